@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Start Mobilend on the embedded SQLite default: install, migrate, serve on 127.0.0.1:8000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+.venv/bin/mobilend db upgrade
+exec .venv/bin/mobilend serve "$@"
