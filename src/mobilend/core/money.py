@@ -47,12 +47,16 @@ def ceil_to(amount: Decimal, unit: Decimal) -> Decimal:
 
 def parse_amount(value: object, *, field: str, allow_zero: bool = False) -> Decimal:
     """Parse a money amount from str/int/Decimal (never float); reject NaN, infinity, negatives."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValidationFailed(field, "decimal-string", f"{field} must be a decimal string, not {value!r}")
+    if isinstance(value, (bool, float)):
+        raise ValidationFailed(
+            field, "decimal-string", f"{field} must be a decimal string, not {value!r}"
+        )
     try:
         amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError):
-        raise ValidationFailed(field, "decimal", f"{field} is not a decimal number: {value!r}") from None
+        raise ValidationFailed(
+            field, "decimal", f"{field} is not a decimal number: {value!r}"
+        ) from None
     if not amount.is_finite():
         raise ValidationFailed(field, "finite", f"{field} must be a finite number")
     if amount < 0 or (amount == 0 and not allow_zero):

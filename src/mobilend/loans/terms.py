@@ -56,6 +56,16 @@ class FrequencyUnit(StrEnum):
     MONTH = "month"
 
 
+_NAMED_FREQUENCIES: dict[str, tuple[str, int]] = {
+    "daily": ("day", 1),
+    "weekly": ("week", 1),
+    "biweekly": ("week", 2),
+    "semimonthly": ("semimonth", 1),
+    "monthly": ("month", 1),
+    "quarterly": ("month", 3),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Frequency:
     """Repayment frequency: every `count` units (e.g. every 2 weeks, every 3 months)."""
@@ -63,21 +73,12 @@ class Frequency:
     unit: FrequencyUnit
     count: int = 1
 
-    NAMED = {
-        "daily": ("day", 1),
-        "weekly": ("week", 1),
-        "biweekly": ("week", 2),
-        "semimonthly": ("semimonth", 1),
-        "monthly": ("month", 1),
-        "quarterly": ("month", 3),
-    }
-
     @classmethod
     def parse(cls, text: str) -> Frequency:
         """'monthly', 'weekly', ..., or 'every-N-days' / 'every-N-weeks' / 'every-N-months'."""
         key = text.strip().lower()
-        if key in cls.NAMED:
-            unit, count = cls.NAMED[key]
+        if key in _NAMED_FREQUENCIES:
+            unit, count = _NAMED_FREQUENCIES[key]
             return cls(FrequencyUnit(unit), count)
         parts = key.split("-")
         if len(parts) == 3 and parts[0] == "every" and parts[1].isdigit() and int(parts[1]) > 0:

@@ -1,0 +1,90 @@
+"""API credentials (bearer tokens) and role permissions. Every route declares its permission."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mobilend.api.models import ApiCredential
+
+PERMISSIONS = (
+    "products:read",
+    "products:write",
+    "quotes:create",
+    "loans:read",
+    "loans:write",
+    "payments:write",
+    "ledger:read",
+)
+ROLES: dict[str, frozenset[str]] = {
+    "admin": frozenset(PERMISSIONS),
+    "officer": frozenset(PERMISSIONS) - {"products:write"},
+    "viewer": frozenset({"products:read", "quotes:create", "loans:read", "ledger:read"}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    credential_id: int
+    name: str
+    role: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_credential(session: Session, *, name: str, role: str) -> tuple[ApiCredential, str]:
+    """Create a credential and return it with its token (shown once, stored only as a hash)."""
+    if role not in ROLES:
+        from mobilend.core.errors import ValidationFailed
+
+        raise ValidationFailed("role", "known-role", f"role must be one of {sorted(ROLES)}")
+    token = "mlk_" + secrets.token_urlsafe(32)
+    credential = ApiCredential(name=name, role=role, token_hash=hash_token(token), revoked=False)
+    session.add(credential)
+    session.flush()
+    return credential, token
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def require(permission: str):  # type: ignore[no-untyped-def]
+    """Dependency: the caller must hold a credential whose role grants `permission`."""
+    assert permission in PERMISSIONS, permission
+
+    def dependency(request: Request) -> Principal:
+        token = _token(request)
+        if not token:
+            raise HTTPException(
+                401, "an API credential is required", {"WWW-Authenticate": "Bearer"}
+            )
+        cache: dict[str, Principal] = request.app.state.credential_cache
+        principal = cache.get(token)
+        if principal is None:
+            with request.app.state.sessions() as session:
+                cred = session.scalar(
+                    select(ApiCredential).where(ApiCredential.token_hash == hash_token(token))
+                )
+            if cred is None or cred.revoked:
+                raise HTTPException(
+                    401, "unknown or revoked API credential", {"WWW-Authenticate": "Bearer"}
+                )
+            principal = Principal(cred.id, cred.name, cred.role)
+            cache[token] = principal
+        if permission not in ROLES.get(principal.role, frozenset()):
+            raise HTTPException(403, f"role {principal.role!r} lacks permission {permission!r}")
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return Depends(dependency)

@@ -1,0 +1,20 @@
+"""Import every model so the metadata is complete (Alembic, tests)."""
+
+from mobilend.api.models import ApiCredential, IdempotencyRecord
+from mobilend.db.base import Base
+from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
+from mobilend.loans.models import Allocation, Installment, Loan, Product, Repayment
+
+__all__ = [
+    "Allocation",
+    "ApiCredential",
+    "Base",
+    "IdempotencyRecord",
+    "Installment",
+    "JournalEntry",
+    "JournalLine",
+    "LedgerAccount",
+    "Loan",
+    "Product",
+    "Repayment",
+]
