@@ -101,11 +101,13 @@ class _Period:
 def build_schedule(terms: LoanTerms) -> Schedule:
     """The full repayment schedule of `terms` (see the module notes for conventions)."""
     validate_terms(terms)
-    fee = terms.upfront_fee
-    financed = terms.principal + fee
-    disbursed = terms.principal
+    unit = minor_unit(terms.currency)  # amounts are whole minor units: show them at that scale
+    fee = terms.upfront_fee.quantize(unit)
+    principal = terms.principal.quantize(unit)
+    financed = principal + fee
+    disbursed = principal
     if terms.upfront_fee_treatment is UpfrontFeeTreatment.DEDUCTED:
-        financed, disbursed = terms.principal, terms.principal - fee
+        financed, disbursed = principal, principal - fee
     installments = _amortize(terms, financed, _periods(terms), level=None)
     expected = 1 if terms.schedule is ScheduleType.BULLET else terms.periods
     if len(installments) < expected:
@@ -264,7 +266,7 @@ def _installment(
     interest: Decimal,
     balance: Decimal,
 ) -> Installment:
-    fee = terms.installment_fee
+    fee = terms.installment_fee.quantize(minor_unit(terms.currency))
     return Installment(
         number=number,
         start_date=period.start,

@@ -1,0 +1,158 @@
+"""The CLI as scripts use it: real processes, JSON on stdout, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+MOBILEND = [sys.executable, "-m", "mobilend.cli"]
+
+
+def run(
+    args: list[str], stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        MOBILEND + args, input=stdin, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_quote_json_shape_and_figures() -> None:
+    r = run(
+        [
+            "quote", "--principal", "5000", "--annual-rate", "12", "--periods", "18",
+            "--frequency", "monthly", "--schedule", "annuity", "--start", "2022-11-01", "--json",
+        ]
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    q = json.loads(r.stdout)
+    assert set(q) >= {"installments", "total_interest", "total_payment", "apr"}
+    assert set(q["installments"][0]) == {
+        "number", "due_date", "principal", "interest", "fee", "total", "balance",
+    }  # fmt: skip
+    # 5000 * 0.01 / (1 - 1.01**-18) = 304.9099 -> 304.91; interest of month 1 = 50.00
+    first = q["installments"][0]
+    assert (first["total"], first["interest"], first["due_date"]) == (
+        "304.91",
+        "50.00",
+        "2022-12-01",
+    )
+    assert q["installments"][-1]["balance"] == "0.00"
+    assert len(q["installments"]) == 18
+    assert set(q["apr"]) == {"irr_simple_pct", "irr_compound_pct"}
+
+
+def test_quote_equal_principal_whole_units_and_holidays() -> None:
+    # 等额本金 12000 over 12 months at 12%: principal 1000 each; interest 120, 110, ... 10.
+    r = run(
+        [
+            "quote", "--principal", "12000", "--annual-rate", "12", "--periods", "12",
+            "--schedule", "equal-principal", "--start", "2025-01-01", "--json",
+        ]
+    )  # fmt: skip
+    q = json.loads(r.stdout)
+    assert [i["interest"] for i in q["installments"][:3]] == ["120.00", "110.00", "100.00"]
+    assert q["total_interest"] == "780.00"
+    # Business-day rule "next" with China's calendar: 2025-10-01 (National Day) -> 2025-10-09.
+    r = run(
+        [
+            "quote", "--principal", "1000", "--annual-rate", "12", "--periods", "1",
+            "--start", "2025-09-01", "--business-day", "next", "--calendar", "CN", "--json",
+        ]
+    )  # fmt: skip
+    assert json.loads(r.stdout)["installments"][0]["due_date"] == "2025-10-09"
+
+
+def test_quote_bad_input_names_the_field() -> None:
+    r = run(
+        [
+            "quote",
+            "--principal",
+            "abc",
+            "--annual-rate",
+            "12",
+            "--periods",
+            "3",
+            "--start",
+            "2025-01-01",
+            "--json",
+        ]
+    )
+    assert r.returncode == 2
+    assert json.loads(r.stderr)["error"]["field"] == "principal"
+    r = run(
+        [
+            "quote",
+            "--principal",
+            "100",
+            "--annual-rate",
+            "12",
+            "--periods",
+            "3",
+            "--start",
+            "2025-13-01",
+            "--json",
+        ]
+    )
+    assert r.returncode == 2
+    assert json.loads(r.stderr)["error"]["field"] == "start"
+
+
+def test_apr_from_stdin() -> None:
+    # One year, one payment: 1000 -> 1100 is 10% by every method.
+    flows = {
+        "advances": [{"date": "2025-01-01", "amount": "1000"}],
+        "payments": [{"date": "2026-01-01", "amount": "1100"}],
+    }
+    for method in ("irr", "regz", "eu"):
+        r = run(["apr", "--json"], stdin=json.dumps({"method": method, **flows}))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"apr_pct": "10.0000"}, method
+    r = run(["apr", "--json"], stdin=json.dumps({"method": "nope", **flows}))
+    assert r.returncode == 2
+    assert json.loads(r.stderr)["error"]["field"] == "method"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.integration
+def test_db_upgrade_then_serve_with_bootstrap_token(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MOBILEND_DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}",
+        "MOBILEND_DATA_DIR": str(tmp_path / "var"),
+    }
+    assert run(["db", "upgrade"], env=env).returncode == 0
+    port = _free_port()
+    proc = subprocess.Popen(
+        MOBILEND + ["serve", "--port", str(port)], env=env, stderr=subprocess.PIPE
+    )
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        token = (tmp_path / "var" / "admin-token").read_text().strip()
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/v1/products", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 200 and r.json() == []
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "Mobilend"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
