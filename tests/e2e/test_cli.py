@@ -136,7 +136,7 @@ def test_db_upgrade_then_serve_with_bootstrap_token(tmp_path: Path) -> None:
     assert run(["db", "upgrade"], env=env).returncode == 0
     port = _free_port()
     proc = subprocess.Popen(
-        MOBILEND + ["serve", "--port", str(port)], env=env, stderr=subprocess.PIPE
+        [*MOBILEND, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE
     )
     try:
         for _ in range(100):

@@ -259,3 +259,52 @@ def test_bad_inputs_write_nothing(db_url: str) -> None:
     assert exc.value.field == "value_date"
     bal = db(lambda s: check_loan_consistent(s, loan_id))
     assert bal[Account.CASH] == D("-1000.00")
+
+
+def test_mid_period_partial_prepayment_charges_no_day_twice(db_url: str) -> None:
+    """12000 at 12%, 12 months from 2025-01-01 (level 1066.19); 3000.00 prepaid on 2025-01-17.
+
+    By hand: 16 of 31 days accrued: 120.00 * 16 / 31 = 61.935 -> 61.93 interest receivable.
+    The 3000 buys principal X with the interest accrued on X: X + 61.93 * X / 12000 = 3000
+    -> X = 2984.5967; interest on it 61.93 * 2984.59 / 12000 = 15.40; X = 3000 - 15.40 = 2984.60.
+    Remaining 9015.40 re-amortized over the 12 original due dates from 2025-01-01:
+    level = 9015.40 * 0.01 / (1 - 1.01**-12) = 801.0063 -> 801.01; first interest 90.15, of
+    which 61.93 - 15.40 = 46.53 is already accrued (= 90.15 * 16 / 31 = 46.53).
+    """
+    db = Db(db_url)
+    code = _product(db)
+    loan_id = _book(db, code, "12000", 12, date(2025, 1, 1))
+    db(lambda s: service.disburse(s, loan_id=loan_id, value_date=date(2025, 1, 1)))
+    rep = db(
+        lambda s: service.prepay(
+            s,
+            loan_id=loan_id,
+            amount=D("3000.00"),
+            mode="reduce_installment",
+            value_date=date(2025, 1, 17),
+            business_date=date(2025, 1, 17),
+        )
+    )
+    assert rep.unallocated == D("0.00")
+    bal = db(lambda s: check_loan_consistent(s, loan_id))
+    assert bal[Account.PRINCIPAL_RECEIVABLE] == D("9015.40")
+    assert bal[Account.INTEREST_RECEIVABLE] == D("46.53")
+    assert bal[Account.INTEREST_INCOME] == D("-61.93")
+    loan = db(lambda s: service.get_loan(s, loan_id))
+    live = [i for i in loan.installments if not i.cancelled and i.due_date > date(2025, 1, 17)]
+    assert len(live) == 12
+    assert (live[0].principal + live[0].interest, live[0].interest) == (D("801.01"), D("90.15"))
+    db(
+        lambda s: service.repay(
+            s,
+            loan_id=loan_id,
+            amount=D("801.01"),
+            value_date=date(2025, 2, 1),
+            business_date=date(2025, 2, 1),
+        )
+    )
+    bal = db(lambda s: check_loan_consistent(s, loan_id))
+    # 801.01 - 90.15 = 710.86 principal; 9015.40 - 710.86 = 8304.54
+    assert bal[Account.PRINCIPAL_RECEIVABLE] == D("8304.54")
+    assert bal[Account.INTEREST_RECEIVABLE] == D("0.00")
+    assert bal[Account.INTEREST_INCOME] == D("-105.55")  # 15.40 + 90.15

@@ -518,12 +518,17 @@ def prepay(
         )
     outstanding, accrued = payoff.future_principal, payoff.accrued_interest
     if beyond >= outstanding + accrued:
-        ahead = outstanding
+        ahead, interest = outstanding, accrued
     else:
-        ahead = (beyond * outstanding / (outstanding + accrued)).quantize(CENT, ROUND_DOWN)
+        # X + accrued * X / outstanding = beyond, X in cents; the interest share rounded once.
+        first_guess = (beyond * outstanding / (outstanding + accrued)).quantize(CENT, ROUND_DOWN)
+        interest = quantize(accrued * first_guess / outstanding)
+        ahead = beyond - interest
+        if ahead >= outstanding:  # within a cent of the payoff: settle it in full
+            ahead, interest = outstanding, accrued
     if ahead <= 0:
         raise ValidationFailed("amount", "above-due", "the amount beyond what is due is too small")
-    _cut_schedule(session, loan, value_date, ahead, mode)
+    _cut_schedule(session, loan, value_date, ahead, interest, mode)
     repayment = Repayment(
         loan_id=loan.id,
         kind="prepayment",
@@ -540,7 +545,7 @@ def prepay(
 
 
 def _cut_schedule(
-    session: Session, loan: Loan, value_date: date, ahead: Decimal, mode: str
+    session: Session, loan: Loan, value_date: date, ahead: Decimal, cut_interest: Decimal, mode: str
 ) -> None:
     """Replace the not-yet-due installments by a cut installment due on `value_date` (the
     principal paid ahead and the interest accrued on it) and the re-amortized rest."""
@@ -550,7 +555,6 @@ def _cut_schedule(
     remaining = outstanding - ahead
     current = future[0]
     terms = terms_of(loan)
-    cut_interest = accrued if remaining == 0 else quantize(accrued * ahead / outstanding)
     next_number = max(i.number for i in loan.installments) + 1
     cut = _installment_rows([current], first_number=next_number)[0]
     cut.due_date = value_date
