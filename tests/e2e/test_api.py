@@ -152,3 +152,36 @@ def test_every_route_needs_a_credential_and_permission(api: Api) -> None:
             continue
         perms = [getattr(dep.call, "permission", None) for dep in route.dependant.dependencies]
         assert any(p in PERMISSIONS for p in perms), path
+
+
+def test_overpayment_is_held_then_refunded(api: Api) -> None:
+    code = _product(api)
+    body = {"product_code": code, "principal": "1000", "periods": 2, "start_date": "2025-01-10"}
+    loan_id = api.client.post("/v1/loans", json=body, headers={**api.admin, **_key()}).json()["id"]
+    api.set_today(2025, 1, 10)
+    api.client.post(f"/v1/loans/{loan_id}/disbursements", json={}, headers={**api.admin, **_key()})
+    api.set_today(2025, 2, 10)
+    # Installment 1: 1000 at 1% a month over 2 months -> level 507.51 (interest 10.00).
+    r = api.client.post(
+        f"/v1/loans/{loan_id}/repayments",
+        json={"amount": "600.00"},
+        headers={**api.admin, **_key()},
+    )
+    assert r.json()["result"]["unallocated"] == "92.49"  # 600.00 - 507.51
+    assert r.json()["statement"]["credit_balance"] == "92.49"
+    too_much = api.client.post(
+        f"/v1/loans/{loan_id}/refunds", json={"amount": "100"}, headers={**api.admin, **_key()}
+    )
+    assert too_much.status_code == 422 and too_much.json()["field"] == "amount"
+    r = api.client.post(f"/v1/loans/{loan_id}/refunds", json={}, headers={**api.admin, **_key()})
+    assert r.status_code == 201, r.text
+    assert r.json()["statement"]["credit_balance"] == "0.00"
+    # cash: -1000 + 600 - 92.49
+    entries = api.client.get(f"/v1/loans/{loan_id}/entries", headers=api.viewer).json()
+    assert entries[-1]["kind"] == "refund"
+    future = api.client.post(
+        f"/v1/loans/{loan_id}/repayments",
+        json={"amount": "1.00", "value_date": "2025-03-01"},
+        headers={**api.admin, **_key()},
+    )
+    assert future.status_code == 422 and future.json()["field"] == "value_date"

@@ -24,6 +24,7 @@ from mobilend.loans.schemas import (
     ProductIn,
     ProductOut,
     QuoteIn,
+    RefundIn,
     ReverseIn,
 )
 from mobilend.loans.statement import statement
@@ -186,7 +187,9 @@ def disburse(
     value_date = body.value_date or _today(request)
 
     def fn(session: Any) -> None:
-        service.disburse(session, loan_id=loan_id, value_date=value_date)
+        service.disburse(
+            session, loan_id=loan_id, value_date=value_date, business_date=_today(request)
+        )
 
     return run_idempotent(request, who, body.model_dump(mode="json"), _loan_effect(loan_id, fn))
 
@@ -235,6 +238,27 @@ def prepay(
             loan_id=loan_id,
             amount=body.amount,
             mode=body.mode,
+            value_date=body.value_date or today,
+            business_date=today,
+            reference=body.reference,
+        )
+        return _repayment_out(r)
+
+    return run_idempotent(request, who, body.model_dump(mode="json"), _loan_effect(loan_id, fn))
+
+
+@router.post("/loans/{loan_id}/refunds", status_code=201, tags=["payments"])
+def refund(
+    loan_id: int, body: RefundIn, request: Request, who: Principal = require("payments:write")
+) -> JSONResponse:
+    """Pay back the borrower's credit balance (all of it when amount is omitted)."""
+    today = _today(request)
+
+    def fn(session: Any) -> dict[str, Any]:
+        r = service.refund_credit(
+            session,
+            loan_id=loan_id,
+            amount=body.amount,
             value_date=body.value_date or today,
             business_date=today,
             reference=body.reference,

@@ -153,6 +153,14 @@ class PrepayIn(Strict):
     _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
 
 
+class RefundIn(Strict):
+    amount: Pos | None = None  # None: the whole credit balance
+    value_date: date | None = None
+    reference: str = Field(default="", max_length=64)
+
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+
+
 class DateIn(Strict):
     value_date: date | None = None
 

@@ -179,11 +179,17 @@ def get_loan(session: Session, loan_id: int) -> Loan:
 # ---------------------------------------------------------------- disbursement
 
 
-def disburse(session: Session, *, loan_id: int, value_date: date) -> Loan:
+def disburse(
+    session: Session, *, loan_id: int, value_date: date, business_date: date | None = None
+) -> Loan:
     """Pay out the loan. A value date other than the booked start rebuilds the schedule."""
     loan = lock_loan(session, loan_id)
     if loan.status != "approved":
         raise Conflict(f"loan {loan_id} is {loan.status}, not approved", field="loan_id")
+    if business_date is not None and value_date > business_date:
+        raise ValidationFailed(
+            "value_date", "not-future", "value_date cannot be after the business date"
+        )
     terms = terms_of(loan)
     if value_date != terms.start:
         if terms.first_due_date is not None and terms.first_due_date <= value_date:
@@ -609,6 +615,15 @@ def reverse_repayment(session: Session, *, repayment_id: int, business_date: dat
             .order_by(Repayment.id)
         )
     )
+    if loan.status == "written_off" and target.kind != "recovery":
+        raise Conflict(
+            "the loan is written off; only recoveries can be reversed", field="repayment_id"
+        )
+    if any(r.kind == "refund" for r in later) or target.kind == "refund":
+        raise Conflict(
+            "a credit refund was paid after this repayment; it cannot be unwound",
+            field="repayment_id",
+        )
     if any(r.kind == "prepayment" for r in later) or (target.kind == "prepayment" and later):
         raise Conflict(
             "a prepayment was posted after this repayment; reverse the later payments first",
@@ -703,3 +718,46 @@ def _recover_locked(
     repayment.entry_id = entry.id
     session.flush()
     return repayment
+
+
+# ---------------------------------------------------------------- credit balance refund
+
+
+def refund_credit(
+    session: Session,
+    *,
+    loan_id: int,
+    value_date: date,
+    business_date: date,
+    amount: Decimal | None = None,
+    reference: str = "",
+) -> Repayment:
+    """Pay the borrower's credit balance (overpayments held in suspense) back out."""
+    loan = lock_loan(session, loan_id)
+    _check_value_date(loan, value_date, business_date)
+    credit = -loan_balances(session, loan.id)[Account.SUSPENSE]
+    amount = credit if amount is None else amount
+    if credit <= 0:
+        raise Conflict(f"loan {loan_id} has no credit balance to refund", field="loan_id")
+    if amount > credit:
+        raise ValidationFailed(
+            "amount", "within-credit", f"amount exceeds the credit balance of {credit}"
+        )
+    refund = Repayment(
+        loan_id=loan.id, kind="refund", amount=amount, value_date=value_date, reference=reference
+    )
+    session.add(refund)
+    session.flush()
+    entry = post_entry(
+        session,
+        kind="refund",
+        business_date=value_date,
+        currency=loan.currency,
+        loan_id=loan.id,
+        description=f"credit refund {refund.id} {reference}".strip(),
+        lines=[Line(Account.SUSPENSE, amount, loan.id), Line(Account.CASH, -amount, loan.id)],
+    )
+    assert entry is not None
+    refund.entry_id = entry.id
+    session.flush()
+    return refund
