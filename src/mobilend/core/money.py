@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 
 from mobilend.core.errors import ValidationFailed
 
@@ -23,6 +24,7 @@ class RoundingMode(StrEnum):
         return ROUND_HALF_EVEN if self is RoundingMode.HALF_EVEN else ROUND_HALF_UP
 
 
+@lru_cache(maxsize=64)
 def minor_unit(currency: str = "CNY") -> Decimal:
     """The smallest unit of a currency: Decimal('0.01') for CNY, Decimal('1') for JPY."""
     digits = _MINOR_UNIT_DIGITS.get(currency.upper(), 2)

@@ -56,6 +56,12 @@ class FrequencyUnit(StrEnum):
     MONTH = "month"
 
 
+_PER_YEAR = {
+    FrequencyUnit.DAY: Decimal(365),
+    FrequencyUnit.WEEK: Decimal(52),
+    FrequencyUnit.SEMIMONTH: Decimal(24),
+    FrequencyUnit.MONTH: Decimal(12),
+}
 _NAMED_FREQUENCIES: dict[str, tuple[str, int]] = {
     "daily": ("day", 1),
     "weekly": ("week", 1),
@@ -92,13 +98,7 @@ class Frequency:
 
     @property
     def periods_per_year(self) -> Decimal:
-        per_unit = {
-            FrequencyUnit.DAY: Decimal(365),
-            FrequencyUnit.WEEK: Decimal(52),
-            FrequencyUnit.SEMIMONTH: Decimal(24),
-            FrequencyUnit.MONTH: Decimal(12),
-        }[self.unit]
-        return per_unit / self.count
+        return _PER_YEAR[self.unit] / self.count
 
 
 @dataclass(frozen=True, slots=True)
