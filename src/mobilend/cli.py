@@ -339,5 +339,42 @@ def credentials_create(
     typer.echo(json.dumps(out))
 
 
+@cred_app.command("list")
+def credentials_list() -> None:
+    """List API credentials (id, name, role, revoked) as JSON; tokens are never shown again."""
+    from sqlalchemy import select
+
+    from mobilend.api.models import ApiCredential
+    from mobilend.db.session import build_engine, session_factory, unit_of_work
+
+    engine = build_engine(get_settings().database_url)
+    with unit_of_work(session_factory(engine)) as session:
+        rows = [
+            {"id": c.id, "name": c.name, "role": c.role, "revoked": c.revoked}
+            for c in session.scalars(select(ApiCredential).order_by(ApiCredential.id))
+        ]
+    engine.dispose()
+    typer.echo(json.dumps(rows))
+
+
+@cred_app.command("revoke")
+def credentials_revoke(credential_id: Annotated[int, typer.Option("--id")]) -> None:
+    """Revoke a credential; running servers refuse it within 30 seconds."""
+    from mobilend.api.auth import revoke_credential
+    from mobilend.db.session import build_engine, session_factory, unit_of_work
+
+    engine = build_engine(get_settings().database_url)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            cred = revoke_credential(session, credential_id)
+            out = {"id": cred.id, "name": cred.name, "role": cred.role, "revoked": True}
+    except MobilendError as exc:
+        _fail(exc, True)
+        return
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps(out))
+
+
 if __name__ == "__main__":
     app()

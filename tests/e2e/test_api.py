@@ -185,3 +185,38 @@ def test_overpayment_is_held_then_refunded(api: Api) -> None:
         headers={**api.admin, **_key()},
     )
     assert future.status_code == 422 and future.json()["field"] == "value_date"
+
+
+def test_product_settings_are_checked_when_the_product_is_made(api: Api) -> None:
+    body = {"code": "BADWF", "name": "x", "config": {"waterfall": "fee,interest"}}
+    r = api.client.post("/v1/products", json=body, headers=api.admin)
+    assert r.status_code == 422 and r.json()["field"] == "config.waterfall"
+    body = {"code": "BADCAL", "name": "x", "config": {"calendar": "XX"}}
+    r = api.client.post("/v1/products", json=body, headers=api.admin)
+    assert r.status_code == 422 and r.json()["field"] == "config.calendar"
+
+
+def test_reversal_reason_is_kept_on_the_entry(api: Api) -> None:
+    code = _product(api)
+    body = {"product_code": code, "principal": "1000", "periods": 2, "start_date": "2025-01-10"}
+    loan_id = api.client.post("/v1/loans", json=body, headers={**api.admin, **_key()}).json()["id"]
+    api.set_today(2025, 1, 10)
+    api.client.post(f"/v1/loans/{loan_id}/disbursements", json={}, headers={**api.admin, **_key()})
+    api.set_today(2025, 2, 10)
+    r = api.client.post(
+        f"/v1/loans/{loan_id}/repayments", json={"amount": "50.00"}, headers={**api.admin, **_key()}
+    )
+    rep_id = r.json()["result"]["repayment_id"]
+    r = api.client.post(
+        f"/v1/repayments/{rep_id}/reversals",
+        json={"reason": "bounced transfer"},
+        headers={**api.admin, **_key()},
+    )
+    assert r.status_code == 201
+    entries = api.client.get(f"/v1/loans/{loan_id}/entries", headers=api.viewer).json()
+    assert entries[-1]["kind"] == "reversal"
+    assert "bounced transfer" in entries[-1]["description"]
+    repayment_entry = next(e for e in entries if e["kind"] == "repayment")
+    assert entries[-1]["reverses_id"] == repayment_entry["id"]
+    amounts = {ln["account"]: ln["amount"] for ln in entries[-1]["lines"]}
+    assert amounts["cash"] == "-50.00"

@@ -156,3 +156,21 @@ def test_db_upgrade_then_serve_with_bootstrap_token(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.integration
+def test_credentials_create_list_revoke(tmp_path: Path) -> None:
+    env = {**os.environ, "MOBILEND_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    assert run(["db", "upgrade"], env=env).returncode == 0
+    made = json.loads(
+        run(["credentials", "create", "--name", "app", "--role", "viewer"], env=env).stdout
+    )
+    assert made["token"].startswith("mlk_") and made["role"] == "viewer"
+    listed = json.loads(run(["credentials", "list"], env=env).stdout)
+    assert listed == [{"id": made["id"], "name": "app", "role": "viewer", "revoked": False}]
+    assert "token" not in listed[0]
+    assert json.loads(run(["credentials", "revoke", "--id", str(made["id"])], env=env).stdout)[
+        "revoked"
+    ]
+    bad = run(["credentials", "create", "--name", "x", "--role", "boss"], env=env)
+    assert bad.returncode == 2 and json.loads(bad.stderr)["error"]["field"] == "role"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
@@ -11,6 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mobilend.api.models import ApiCredential
+
+CACHE_SECONDS = 30.0  # a revoked credential stops working within this time
 
 PERMISSIONS = (
     "products:read",
@@ -52,6 +55,17 @@ def create_credential(session: Session, *, name: str, role: str) -> tuple[ApiCre
     return credential, token
 
 
+def revoke_credential(session: Session, credential_id: int) -> ApiCredential:
+    credential = session.get(ApiCredential, credential_id)
+    if credential is None:
+        from mobilend.core.errors import NotFound
+
+        raise NotFound(f"credential {credential_id} not found", field="id")
+    credential.revoked = True
+    session.flush()
+    return credential
+
+
 def _token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -69,8 +83,9 @@ def require(permission: str):  # type: ignore[no-untyped-def]
             raise HTTPException(
                 401, "an API credential is required", {"WWW-Authenticate": "Bearer"}
             )
-        cache: dict[str, Principal] = request.app.state.credential_cache
-        principal = cache.get(token)
+        cache: dict[str, tuple[Principal, float]] = request.app.state.credential_cache
+        cached = cache.get(token)
+        principal = cached[0] if cached and cached[1] > time.monotonic() else None
         if principal is None:
             with request.app.state.sessions() as session:
                 cred = session.scalar(
@@ -81,7 +96,7 @@ def require(permission: str):  # type: ignore[no-untyped-def]
                     401, "unknown or revoked API credential", {"WWW-Authenticate": "Bearer"}
                 )
             principal = Principal(cred.id, cred.name, cred.role)
-            cache[token] = principal
+            cache[token] = (principal, time.monotonic() + CACHE_SECONDS)
         if permission not in ROLES.get(principal.role, frozenset()):
             raise HTTPException(403, f"role {principal.role!r} lacks permission {permission!r}")
         return principal

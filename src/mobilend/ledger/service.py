@@ -75,7 +75,7 @@ def post_entry(
 
 
 def reverse_entry(
-    session: Session, entry_id: int, *, business_date: date, kind: str
+    session: Session, entry_id: int, *, business_date: date, kind: str, reason: str = ""
 ) -> JournalEntry:
     """Post the exact negation of an entry. An entry can be reversed once."""
     original = session.get(JournalEntry, entry_id)
@@ -91,7 +91,9 @@ def reverse_entry(
         business_date=business_date,
         currency=currency,
         loan_id=original.loan_id,
-        description=f"reversal of entry {entry_id}",
+        description=f"reversal of entry {entry_id}: {reason}"
+        if reason
+        else f"reversal of entry {entry_id}",
         reverses_id=entry_id,
         lines=[Line(Account(ln.account), -ln.amount, ln.loan_id) for ln in original.lines],
     )

@@ -303,7 +303,10 @@ def reverse(
 
     def effect(session: Any) -> tuple[int, dict[str, Any]]:
         r = service.reverse_repayment(
-            session, repayment_id=repayment_id, business_date=body.value_date or today
+            session,
+            repayment_id=repayment_id,
+            business_date=body.value_date or today,
+            reason=body.reason,
         )
         return 201, {
             "result": _repayment_out(r) | {"status": r.status},

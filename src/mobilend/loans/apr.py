@@ -214,7 +214,29 @@ def irr_disclosure(amounts: Sequence[Decimal], periods_per_year: Decimal) -> Irr
     ppy = _amount(periods_per_year, "periods_per_year")
     if ppy <= 0:
         raise ValidationFailed("periods_per_year", "positive", "periods_per_year must be > 0")
-    periodic = periodic_irr(amounts)
+    return _annualize(periodic_irr(amounts), ppy)
+
+
+def dated_irr_disclosure(
+    advances: Sequence[tuple[date, Decimal]],
+    payments: Sequence[tuple[date, Decimal]],
+    unit_period: str,
+    unit_multiple: int = 1,
+) -> IrrDisclosure:
+    """IRR per unit-period of dated flows (odd first periods, due dates moved off holidays):
+    time counted as in `regz_apr`, the odd fraction compounding; both annualizations."""
+    start, series_day = _check_dated(advances, payments)
+    unit = _unit_from(unit_period, unit_multiple)
+    if unit is None:
+        raise ValidationFailed("unit_period", "required", "unit_period is required")
+    with localcontext(_CTX):
+        flows = [(-Decimal(a), *_unit_time(start, d, unit, series_day)) for d, a in advances]
+        flows += [(Decimal(p), *_unit_time(start, d, unit, series_day)) for d, p in payments]
+        periodic = _RESULT.plus(_solve(flows, simple=False))
+    return _annualize(periodic, unit.per_year)
+
+
+def _annualize(periodic: Decimal, ppy: Decimal) -> IrrDisclosure:
     with localcontext(_CTX):
         if ppy == ppy.to_integral_value():
             grown = (1 + periodic) ** int(ppy)

@@ -6,13 +6,20 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from mobilend.core.dates import nominal_due_dates
 from mobilend.core.errors import ValidationFailed
-from mobilend.loans.apr import IrrDisclosure, irr_disclosure
+from mobilend.loans.apr import IrrDisclosure, dated_irr_disclosure, irr_disclosure
 from mobilend.loans.schedule import Schedule, build_schedule
 from mobilend.loans.schemas import ProductConfig
-from mobilend.loans.terms import Frequency, LoanTerms
+from mobilend.loans.terms import Frequency, FrequencyUnit, LoanTerms
 
 HUNDRED = Decimal(100)
+_UNIT_NAME = {
+    FrequencyUnit.DAY: "day",
+    FrequencyUnit.WEEK: "week",
+    FrequencyUnit.SEMIMONTH: "semimonth",
+    FrequencyUnit.MONTH: "month",
+}
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,30 @@ def quote(terms: LoanTerms, *, apr_cap_pct: Decimal | None = None) -> Quote:
 
 
 def disclose(schedule: Schedule) -> IrrDisclosure:
-    """IRR over the borrower's cash flows, one flow per repayment period."""
-    amounts = [schedule.disbursed_amount * -1] + [i.total for i in schedule.installments]
-    return irr_disclosure(amounts, schedule.terms.frequency.periods_per_year)
+    """IRR of the borrower's cash flows (disbursed amount out, installments in), fees included.
+
+    When every due date sits on the regular grid (start + k periods) the flows are placed by
+    period number (a bullet's single installment at period n); otherwise (odd first period,
+    due dates moved off holidays) time is counted in unit-periods and days as in Regulation Z
+    Appendix J, the odd fraction compounding. Either way the periodic IRR is annualized both
+    simply (x periods a year) and by compounding.
+    """
+    terms = schedule.terms
+    grid = nominal_due_dates(terms.start, terms.frequency, terms.periods)
+    period_of = {d: k for k, d in enumerate(grid, start=1)}
+    ks = [period_of.get(i.due_date) for i in schedule.installments]
+    if terms.first_due_date is None and all(k is not None for k in ks):
+        amounts = [Decimal(0)] * (len(grid) + 1)
+        amounts[0] = -schedule.disbursed_amount
+        for k, inst in zip(ks, schedule.installments, strict=True):
+            amounts[k or 0] += inst.total
+        return irr_disclosure(amounts, terms.frequency.periods_per_year)
+    return dated_irr_disclosure(
+        [(terms.start, schedule.disbursed_amount)],
+        [(i.due_date, i.total) for i in schedule.installments],
+        _UNIT_NAME[terms.frequency.unit],
+        terms.frequency.count,
+    )
 
 
 def quote_json(q: Quote) -> dict[str, object]:

@@ -74,6 +74,29 @@ class ProductConfig(Strict):
         Frequency.parse(value)
         return value
 
+    @field_validator("waterfall")
+    @classmethod
+    def _waterfall(cls, value: str) -> str:
+        from mobilend.core.errors import ValidationFailed
+        from mobilend.loans.allocation import Waterfall
+
+        try:
+            return Waterfall.parse(value).text
+        except ValidationFailed as exc:
+            raise ValueError(f"{exc.detail} (rule {exc.rule})") from None
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: str) -> str:
+        from mobilend.core.calendars import check_calendar
+        from mobilend.core.errors import ValidationFailed
+
+        try:
+            check_calendar(value)
+        except ValidationFailed as exc:
+            raise ValueError(exc.detail) from None
+        return value
+
 
 class ProductIn(Strict):
     code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")

@@ -359,6 +359,7 @@ def repay(
     """Apply a repayment by the product waterfall; anything left is held as a credit balance."""
     loan = lock_loan(session, loan_id)
     if loan.status == "written_off":
+        _check_value_date(loan, value_date, business_date)
         return _recover_locked(session, loan, amount, value_date, reference)
     if loan.status != "active":
         raise Conflict(
@@ -592,7 +593,9 @@ def _cut_schedule(
 # ---------------------------------------------------------------- reversal
 
 
-def reverse_repayment(session: Session, *, repayment_id: int, business_date: date) -> Repayment:
+def reverse_repayment(
+    session: Session, *, repayment_id: int, business_date: date, reason: str = ""
+) -> Repayment:
     """Reverse a repayment; repayments applied after it are unwound and re-applied in order.
 
     Corrections are reversals: every unwound application gets an exact reversing entry and
@@ -633,8 +636,9 @@ def reverse_repayment(session: Session, *, repayment_id: int, business_date: dat
         raise Conflict(
             "prepayment reversal is not supported; post a correcting loan", field="repayment_id"
         )
-    for repayment in [*reversed(later), target]:
-        _unwind(session, loan, repayment, business_date)
+    for repayment in reversed(later):
+        _unwind(session, loan, repayment, business_date, "re-allocation")
+    _unwind(session, loan, target, business_date, reason or "reversal")
     target.status = "reversed"
     if loan.status == "closed":
         loan.status, loan.closed_on = "active", None
@@ -645,9 +649,13 @@ def reverse_repayment(session: Session, *, repayment_id: int, business_date: dat
     return target
 
 
-def _unwind(session: Session, loan: Loan, repayment: Repayment, business_date: date) -> None:
+def _unwind(
+    session: Session, loan: Loan, repayment: Repayment, business_date: date, why: str
+) -> None:
     assert repayment.entry_id is not None
-    reverse_entry(session, repayment.entry_id, business_date=business_date, kind="reversal")
+    reverse_entry(
+        session, repayment.entry_id, business_date=business_date, kind="reversal", reason=why
+    )
     by_number = {i.number: i for i in loan.installments}
     rows = session.scalars(select(Allocation).where(Allocation.entry_id == repayment.entry_id))
     for row in rows:
