@@ -108,7 +108,7 @@ def loan_balances(session: Session, loan_id: int) -> dict[Account, Decimal]:
         .where(JournalLine.loan_id == loan_id)
         .group_by(JournalLine.account)
     ).all()
-    balances = dict.fromkeys(Account, ZERO)
+    balances = dict.fromkeys(Account, Decimal("0.00"))
     for account, total in rows:
         balances[Account(account)] = Decimal(total).quantize(Decimal("0.01"))
     return balances

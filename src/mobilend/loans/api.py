@@ -27,7 +27,7 @@ from mobilend.loans.schemas import (
     RefundIn,
     ReverseIn,
 )
-from mobilend.loans.statement import statement
+from mobilend.loans.statement import money, statement
 
 router = APIRouter(prefix="/v1")
 
@@ -48,7 +48,7 @@ def _loan_out(loan: Loan) -> dict[str, Any]:
         "borrower_ref": loan.borrower_ref,
         "status": loan.status,
         "currency": loan.currency,
-        "principal": str(loan.principal),
+        "principal": money(loan.principal),
         "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
         "accrued_through": loan.accrued_through.isoformat() if loan.accrued_through else None,
         "closed_on": loan.closed_on.isoformat() if loan.closed_on else None,
@@ -164,10 +164,10 @@ def get_payoff(
         )
     return {
         "value_date": p.value_date.isoformat(),
-        "due": str(p.due),
-        "accrued_interest": str(p.accrued_interest),
-        "future_principal": str(p.future_principal),
-        "total": str(p.total),
+        "due": money(p.due),
+        "accrued_interest": money(p.accrued_interest),
+        "future_principal": money(p.future_principal),
+        "total": money(p.total),
     }
 
 
@@ -198,9 +198,9 @@ def _repayment_out(r: Any) -> dict[str, Any]:
     return {
         "repayment_id": r.id,
         "kind": r.kind,
-        "amount": str(r.amount),
+        "amount": money(r.amount),
         "value_date": r.value_date.isoformat(),
-        "unallocated": str(r.unallocated),
+        "unallocated": money(r.unallocated),
         "entry_id": r.entry_id,
     }
 

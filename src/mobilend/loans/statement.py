@@ -8,11 +8,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mobilend.core.money import ZERO
+from mobilend.core.money import CENT, ZERO
 from mobilend.ledger.accounts import Account
 from mobilend.ledger.service import loan_balances
 from mobilend.loans.models import Installment, Loan, Repayment
 from mobilend.loans.service import get_loan
+
+
+def money(amount: Decimal) -> str:
+    """Money as a decimal string in minor units ("0.00", not "0")."""
+    return str((amount + 0).quantize(CENT))  # + 0 turns -0.00 into 0.00
 
 
 def subledger_totals(loan: Loan) -> dict[Account, Decimal]:
@@ -39,16 +44,16 @@ def _installment_view(i: Installment) -> dict[str, Any]:
         "number": i.number,
         "start_date": i.start_date.isoformat(),
         "due_date": i.due_date.isoformat(),
-        "principal": str(i.principal),
-        "interest": str(i.interest),
-        "fee": str(max(i.fee, i.fee_charged)),
-        "penalty": str(i.penalty_charged),
-        "interest_accrued": str(i.interest_accrued),
-        "paid_principal": str(i.paid_principal),
-        "paid_interest": str(i.paid_interest),
-        "paid_fee": str(i.paid_fee),
-        "paid_penalty": str(i.paid_penalty),
-        "outstanding": str(owed),
+        "principal": money(i.principal),
+        "interest": money(i.interest),
+        "fee": money(max(i.fee, i.fee_charged)),
+        "penalty": money(i.penalty_charged),
+        "interest_accrued": money(i.interest_accrued),
+        "paid_principal": money(i.paid_principal),
+        "paid_interest": money(i.paid_interest),
+        "paid_fee": money(i.paid_fee),
+        "paid_penalty": money(i.paid_penalty),
+        "outstanding": money(owed),
         "status": "cancelled" if i.cancelled else ("paid" if owed == 0 else "open"),
     }
 
@@ -71,25 +76,25 @@ def statement(session: Session, loan_id: int) -> dict[str, Any]:
         "currency": loan.currency,
         "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
         "accrued_through": loan.accrued_through.isoformat() if loan.accrued_through else None,
-        "balances": {k: str(v) for k, v in receivables.items()},
-        "total_outstanding": str(sum(receivables.values(), ZERO)),
-        "credit_balance": str(-bal[Account.SUSPENSE]),
-        "written_off": str(bal[Account.WRITE_OFF_EXPENSE]),
-        "recovered": str(-bal[Account.RECOVERY_INCOME]),
+        "balances": {k: money(v) for k, v in receivables.items()},
+        "total_outstanding": money(sum(receivables.values(), ZERO)),
+        "credit_balance": money(-bal[Account.SUSPENSE]),
+        "written_off": money(bal[Account.WRITE_OFF_EXPENSE]),
+        "recovered": money(-bal[Account.RECOVERY_INCOME]),
         "income": {
-            "interest": str(-bal[Account.INTEREST_INCOME]),
-            "fee": str(-bal[Account.FEE_INCOME]),
-            "penalty": str(-bal[Account.PENALTY_INCOME]),
+            "interest": money(-bal[Account.INTEREST_INCOME]),
+            "fee": money(-bal[Account.FEE_INCOME]),
+            "penalty": money(-bal[Account.PENALTY_INCOME]),
         },
         "installments": [_installment_view(i) for i in loan.installments],
         "repayments": [
             {
                 "id": r.id,
                 "kind": r.kind,
-                "amount": str(r.amount),
+                "amount": money(r.amount),
                 "value_date": r.value_date.isoformat(),
                 "status": r.status,
-                "unallocated": str(r.unallocated),
+                "unallocated": money(r.unallocated),
                 "entry_id": r.entry_id,
                 "reference": r.reference,
             }
