@@ -54,7 +54,7 @@ def test_loan_life_over_http_with_idempotency(api: Api) -> None:
         f"/v1/loans/{loan_id}/disbursements", json={}, headers={**api.admin, **_key()}
     )
     assert r.status_code == 201, r.text
-    assert r.json()["statement"]["balances"]["principal"] == "1200.00"
+    assert r.json()["loan"]["balances"]["principal"] == "1200.00"
 
     api.set_today(2025, 2, 15)
     key = _key()
@@ -90,7 +90,7 @@ def test_loan_life_over_http_with_idempotency(api: Api) -> None:
         f"/v1/repayments/{rep_id}/reversals", json={}, headers={**api.admin, **_key()}
     )
     assert rev.status_code == 201, rev.text
-    assert rev.json()["statement"]["balances"]["principal"] == "1200.00"
+    assert rev.json()["loan"]["balances"]["principal"] == "1200.00"
 
     payoff = api.client.get(f"/v1/loans/{loan_id}/payoff", headers=api.viewer).json()
     # Installment 1 due in full (408.03); nothing of #2 accrued on its first day; 803.97 ahead.
@@ -99,7 +99,7 @@ def test_loan_life_over_http_with_idempotency(api: Api) -> None:
         f"/v1/loans/{loan_id}/prepayments", json={}, headers={**api.admin, **_key()}
     )
     assert r.status_code == 201, r.text
-    assert r.json()["statement"]["status"] == "closed"
+    assert r.json()["loan"]["status"] == "closed"
     tb = api.client.get("/v1/ledger/trial-balance", headers=api.viewer).json()
     assert tb["balanced"] is True
 
@@ -168,14 +168,14 @@ def test_overpayment_is_held_then_refunded(api: Api) -> None:
         headers={**api.admin, **_key()},
     )
     assert r.json()["result"]["unallocated"] == "92.49"  # 600.00 - 507.51
-    assert r.json()["statement"]["credit_balance"] == "92.49"
+    assert r.json()["loan"]["credit_balance"] == "92.49"
     too_much = api.client.post(
         f"/v1/loans/{loan_id}/refunds", json={"amount": "100"}, headers={**api.admin, **_key()}
     )
     assert too_much.status_code == 422 and too_much.json()["field"] == "amount"
     r = api.client.post(f"/v1/loans/{loan_id}/refunds", json={}, headers={**api.admin, **_key()})
     assert r.status_code == 201, r.text
-    assert r.json()["statement"]["credit_balance"] == "0.00"
+    assert r.json()["loan"]["credit_balance"] == "0.00"
     # cash: -1000 + 600 - 92.49
     entries = api.client.get(f"/v1/loans/{loan_id}/entries", headers=api.viewer).json()
     assert entries[-1]["kind"] == "refund"

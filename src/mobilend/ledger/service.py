@@ -69,8 +69,7 @@ def post_entry(
         )
         for line in kept
     ]
-    session.add(entry)
-    session.flush()
+    session.add(entry)  # inserted at the next flush, with its lines, in one batch
     return entry
 
 

@@ -27,7 +27,7 @@ from mobilend.loans.schemas import (
     RefundIn,
     ReverseIn,
 )
-from mobilend.loans.statement import money, statement
+from mobilend.loans.statement import money, statement, summary
 
 router = APIRouter(prefix="/v1")
 
@@ -175,7 +175,7 @@ def _loan_effect(loan_id: int, fn: Any) -> Any:
     def effect(session: Any) -> tuple[int, dict[str, Any]]:
         result = fn(session)
         out = {"result": result} if result is not None else {}
-        return 201, {**out, "statement": statement(session, loan_id)}
+        return 201, {**out, "loan": summary(session, loan_id)}
 
     return effect
 
@@ -310,7 +310,7 @@ def reverse(
         )
         return 201, {
             "result": _repayment_out(r) | {"status": r.status},
-            "statement": statement(session, r.loan_id),
+            "loan": summary(session, r.loan_id),
         }
 
     return run_idempotent(request, who, body.model_dump(mode="json"), effect)

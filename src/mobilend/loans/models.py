@@ -6,10 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint, func
+from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mobilend.db.base import Base, Money, Precise
+from mobilend.ledger.models import JournalEntry
 
 
 class Product(Base):
@@ -40,7 +41,6 @@ class Loan(Base):
     penalty_carry: Mapped[Decimal] = mapped_column(Precise, default=Decimal(0))
     written_off_on: Mapped[date | None]
     closed_on: Mapped[date | None]
-    version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     installments: Mapped[list[Installment]] = relationship(
@@ -99,6 +99,8 @@ class Repayment(Base):
     unallocated: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+    entry: Mapped[JournalEntry | None] = relationship(foreign_keys=[entry_id])
+
 
 class Allocation(Base):
     """How one application (journal entry) of a repayment was split over installments."""
@@ -111,3 +113,6 @@ class Allocation(Base):
     installment_number: Mapped[int]
     component: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal] = mapped_column(Money)
+
+    repayment: Mapped[Repayment] = relationship()
+    entry: Mapped[JournalEntry] = relationship()

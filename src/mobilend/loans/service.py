@@ -98,7 +98,6 @@ def create_loan(session: Session, data: LoanIn) -> Loan:
         principal=data.principal,
         terms=_loan_terms_json(terms, config),
         penalty_carry=ZERO,
-        version=0,
     )
     loan.installments = _installment_rows(q.schedule.installments)
     session.add(loan)
@@ -157,6 +156,8 @@ def servicing_of(loan: Loan) -> dict[str, object]:
 
 def lock_loan(session: Session, loan_id: int) -> Loan:
     """Load a loan for change, holding its row lock until the unit of work ends."""
+    # The installments are read by a second statement, after the lock is held: joined into
+    # the locking statement they would come from its snapshot, taken before the wait.
     loan = session.scalar(
         select(Loan)
         .where(Loan.id == loan_id)
@@ -165,7 +166,6 @@ def lock_loan(session: Session, loan_id: int) -> Loan:
     )
     if loan is None:
         raise NotFound(f"loan {loan_id} not found", field="loan_id")
-    loan.version += 1
     return loan
 
 
@@ -368,12 +368,17 @@ def repay(
     _check_value_date(loan, value_date, business_date)
     accrue_locked(session, loan, value_date)
     repayment = Repayment(
-        loan_id=loan.id, kind="repayment", amount=amount, value_date=value_date, reference=reference
+        loan_id=loan.id,
+        kind="repayment",
+        amount=amount,
+        value_date=value_date,
+        reference=reference,
+        status="posted",
     )
     session.add(repayment)
-    session.flush()
     _apply(session, loan, repayment)
     _close_if_repaid(loan, value_date)
+    session.flush()
     return repayment
 
 
@@ -408,22 +413,21 @@ def _post_application(
         currency=loan.currency,
         loan_id=loan.id,
         lines=ledger_lines,
-        description=f"{repayment.kind} {repayment.id} {repayment.reference}".strip(),
+        description=f"{repayment.kind} {repayment.reference}".strip(),
     )
     assert entry is not None
-    repayment.entry_id = entry.id
+    repayment.entry = entry
     repayment.unallocated = unallocated
     for line in lines:
         session.add(
             Allocation(
-                repayment_id=repayment.id,
-                entry_id=entry.id,
+                repayment=repayment,
+                entry=entry,
                 installment_number=line.installment,
                 component=line.component.value,
                 amount=line.amount,
             )
         )
-    session.flush()
 
 
 def _close_if_repaid(loan: Loan, on: date) -> None:
@@ -662,7 +666,7 @@ def _unwind(
         inst = by_number[row.installment_number]
         field = PAID_FIELD[Component(row.component)]
         setattr(inst, field, getattr(inst, field) - row.amount)
-    repayment.entry_id = None
+    repayment.entry = None
     session.flush()
 
 
@@ -709,21 +713,20 @@ def _recover_locked(
         loan_id=loan.id, kind="recovery", amount=amount, value_date=value_date, reference=reference
     )
     session.add(repayment)
-    session.flush()
     entry = post_entry(
         session,
         kind="recovery",
         business_date=value_date,
         currency=loan.currency,
         loan_id=loan.id,
-        description=f"recovery {repayment.id} {reference}".strip(),
+        description=f"recovery {reference}".strip(),
         lines=[
             Line(Account.CASH, amount, loan.id),
             Line(Account.RECOVERY_INCOME, -amount, loan.id),
         ],
     )
     assert entry is not None
-    repayment.entry_id = entry.id
+    repayment.entry = entry
     session.flush()
     return repayment
 
@@ -755,17 +758,16 @@ def refund_credit(
         loan_id=loan.id, kind="refund", amount=amount, value_date=value_date, reference=reference
     )
     session.add(refund)
-    session.flush()
     entry = post_entry(
         session,
         kind="refund",
         business_date=value_date,
         currency=loan.currency,
         loan_id=loan.id,
-        description=f"credit refund {refund.id} {reference}".strip(),
+        description=f"credit refund {reference}".strip(),
         lines=[Line(Account.SUSPENSE, amount, loan.id), Line(Account.CASH, -amount, loan.id)],
     )
     assert entry is not None
-    refund.entry_id = entry.id
+    refund.entry = entry
     session.flush()
     return refund

@@ -58,6 +58,26 @@ def _installment_view(i: Installment) -> dict[str, Any]:
     }
 
 
+def summary(session: Session, loan_id: int) -> dict[str, Any]:
+    """The loan's status and ledger balances: what a money-moving response carries."""
+    loan = get_loan(session, loan_id)
+    bal = loan_balances(session, loan.id)
+    receivables = {
+        "principal": bal[Account.PRINCIPAL_RECEIVABLE],
+        "interest": bal[Account.INTEREST_RECEIVABLE],
+        "fee": bal[Account.FEE_RECEIVABLE],
+        "penalty": bal[Account.PENALTY_RECEIVABLE],
+    }
+    return {
+        "id": loan.id,
+        "status": loan.status,
+        "accrued_through": loan.accrued_through.isoformat() if loan.accrued_through else None,
+        "balances": {k: money(v) for k, v in receivables.items()},
+        "total_outstanding": money(sum(receivables.values(), ZERO)),
+        "credit_balance": money(-bal[Account.SUSPENSE]),
+    }
+
+
 def statement(session: Session, loan_id: int) -> dict[str, Any]:
     loan = get_loan(session, loan_id)
     bal = loan_balances(session, loan.id)

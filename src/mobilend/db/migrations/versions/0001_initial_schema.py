@@ -90,7 +90,6 @@ def upgrade() -> None:
         sa.Column("penalty_carry", sa.String(length=64), nullable=False),
         sa.Column("written_off_on", sa.Date(), nullable=True),
         sa.Column("closed_on", sa.Date(), nullable=True),
-        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
