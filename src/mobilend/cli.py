@@ -15,6 +15,7 @@ from rich.table import Table
 
 from mobilend.core.errors import MobilendError, ValidationFailed
 from mobilend.core.money import RoundingMode, parse_amount
+from mobilend.decisioning.model_cli import model_app
 from mobilend.settings import get_settings
 
 app = typer.Typer(help="Mobilend: lending platform for mobile-phone loans.", no_args_is_help=True)
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 cred_app = typer.Typer(help="API credentials.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(cred_app, name="credentials")
+app.add_typer(model_app, name="model", help="Credit models: train, score, report.")
 err = Console(stderr=True)
 
 

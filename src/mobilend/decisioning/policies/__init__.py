@@ -1,0 +1,1 @@
+"""Packaged credit-policy files (YAML) read by mobilend.decisioning.rules."""
