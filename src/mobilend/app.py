@@ -10,6 +10,8 @@ from mobilend.core.clock import Clock, SystemClock
 from mobilend.db.session import build_engine, session_factory
 from mobilend.ledger.api import router as ledger_router
 from mobilend.loans.api import router as loans_router
+from mobilend.origination.api import router as borrowers_router
+from mobilend.origination.service import cipher_from_settings
 from mobilend.settings import Settings, get_settings
 
 
@@ -25,6 +27,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.sessions = session_factory(engine)
     app.state.clock = clock or SystemClock(settings.timezone)
     app.state.credential_cache = {}
+    app.state.settings = settings
+    # Configured personal-data keys are checked at start; without configuration the
+    # development key file is created on first use (origination/pii.py).
+    configured = settings.pii_keys or settings.pii_active_key or settings.pii_index_key
+    app.state.pii = cipher_from_settings(settings) if configured else None
     problems.install(app)
 
     @app.get("/v1/health", tags=["meta"])
@@ -33,4 +40,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app.include_router(loans_router)
     app.include_router(ledger_router)
+    app.include_router(borrowers_router)
     return app

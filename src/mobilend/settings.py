@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     # A bootstrap admin API key written to data_dir/admin-token on first start when none exists.
     bootstrap_admin: bool = True
+    # Personal-data keys (docs/origination.md): JSON {"kid": "base64 of 32 bytes", ...}, the
+    # key id that encrypts new values, and the blind-index key (base64, 32 bytes). When all are
+    # unset, keys are generated once into data_dir/pii-keys.json (development only).
+    pii_keys: dict[str, SecretStr] | None = None
+    pii_active_key: str | None = None
+    pii_index_key: SecretStr | None = None
+    # Age limits checked when a person is registered (products may set narrower ones).
+    borrower_min_age: int = 18
+    borrower_max_age: int | None = None
 
 
 @lru_cache

@@ -23,11 +23,16 @@ PERMISSIONS = (
     "loans:write",
     "payments:write",
     "ledger:read",
+    "borrowers:read",
+    "borrowers:write",
+    "consents:write",
 )
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     "officer": frozenset(PERMISSIONS) - {"products:write"},
-    "viewer": frozenset({"products:read", "quotes:create", "loans:read", "ledger:read"}),
+    "viewer": frozenset(
+        {"products:read", "quotes:create", "loans:read", "ledger:read", "borrowers:read"}
+    ),
 }
 
 

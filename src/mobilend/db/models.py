@@ -4,11 +4,14 @@ from mobilend.api.models import ApiCredential, IdempotencyRecord
 from mobilend.db.base import Base
 from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from mobilend.loans.models import Allocation, Installment, Loan, Product, Repayment
+from mobilend.origination.models import Borrower, Consent
 
 __all__ = [
     "Allocation",
     "ApiCredential",
     "Base",
+    "Borrower",
+    "Consent",
     "IdempotencyRecord",
     "Installment",
     "JournalEntry",

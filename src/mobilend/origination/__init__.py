@@ -1,0 +1,1 @@
+"""Origination: borrowers (personal data encrypted at rest), consent, KYC and applications."""
