@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
+bash scripts/system-deps.sh   # a Chinese font for the OCR tests (Debian package)
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
