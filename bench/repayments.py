@@ -252,10 +252,12 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 @contextlib.contextmanager
-def server(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    env: dict[str, str], port: int, log: Path, workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(MOBILEND), "serve", "--port", str(port)],
+            [str(MOBILEND), "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -289,7 +291,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def rss_mb(pid: int) -> float:
-    return float(psutil.Process(pid).memory_info().rss) / MB
+    """Resident memory of the largest server process (the master or one worker)."""
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)]
+    return max(float(p.memory_info().rss) for p in procs) / MB
 
 
 # ---------------------------------------------------------------- the workload
@@ -464,7 +469,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Backen
         ]
         headers = {"Authorization": f"Bearer {token}"}
         port = free_port()
-        with server(env, port, workdir / f"server-{backend}.log") as proc:
+        with server(env, port, workdir / f"server-{backend}.log", args.workers) as proc:
             base = f"http://127.0.0.1:{port}"
             time.sleep(1.0)
             result.rss_start_mb = rss_mb(proc.pid)
@@ -674,6 +679,7 @@ def main() -> None:
     )
     parser.add_argument("--loans", type=int, default=400, help="loans the postings spread over")
     parser.add_argument("--threads", type=int, default=8, help="client threads (both tests)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--sample-every", type=int, default=0, help="default postings/20")
     parser.add_argument("--bare-transactions", type=int, default=20_000)
     parser.add_argument(
@@ -714,7 +720,7 @@ def main() -> None:
             [
                 "## Repayment posting over HTTP (service vs bare INSERT)",
                 "",
-                f"One `mobilend serve` process (uvicorn, 1 worker, access log on) on a scratch "
+                f"`mobilend serve --workers {args.workers}` (uvicorn, access log on) on a scratch "
                 f"database; {args.loans} loans of 20,000-100,000 over 24 months booked a year "
                 "back with 18% penalty interest, disbursed and accrued to today, so every "
                 "repayment is allocated by the waterfall to overdue penalty, interest and "
