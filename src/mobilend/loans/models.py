@@ -44,7 +44,7 @@ class Loan(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     installments: Mapped[list[Installment]] = relationship(
-        order_by="Installment.number", lazy="select", cascade="all, delete-orphan"
+        order_by="Installment.number", lazy="selectin", cascade="all, delete-orphan"
     )
 
 
