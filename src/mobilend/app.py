@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from mobilend import __version__
 from mobilend.api import problems
 from mobilend.core.clock import Clock, SystemClock
 from mobilend.db.session import build_engine, session_factory
+from mobilend.decisioning.api import models_for
+from mobilend.decisioning.api import router as applications_router
 from mobilend.ledger.api import router as ledger_router
 from mobilend.loans.api import router as loans_router
 from mobilend.origination.api import router as borrowers_router
+from mobilend.origination.ocr_api import router as ocr_router
 from mobilend.origination.service import cipher_from_settings
 from mobilend.settings import Settings, get_settings
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load (on the very first start: train) the decision models before serving."""
+    settings: Settings = app.state.settings
+    if settings.preload_models and app.state.models is None:
+        app.state.models = models_for(settings)
+    yield
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -21,6 +36,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         title="Mobilend",
         version=__version__,
         description="Lending platform for mobile-phone loans: products, quotes, loans, ledger.",
+        lifespan=_lifespan,
     )
     engine = build_engine(settings.database_url)
     app.state.engine = engine
@@ -32,6 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # development key file is created on first use (origination/pii.py).
     configured = settings.pii_keys or settings.pii_active_key or settings.pii_index_key
     app.state.pii = cipher_from_settings(settings) if configured else None
+    app.state.models = None  # the decision models, loaded at startup or on first decision
     problems.install(app)
 
     @app.get("/v1/health", tags=["meta"])
@@ -41,4 +58,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(loans_router)
     app.include_router(ledger_router)
     app.include_router(borrowers_router)
+    app.include_router(ocr_router)
+    app.include_router(applications_router)
     return app

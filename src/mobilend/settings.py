@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +29,29 @@ class Settings(BaseSettings):
     # Age limits checked when a person is registered (products may set narrower ones).
     borrower_min_age: int = 18
     borrower_max_age: int | None = None
+    # Credit decisions (docs/decisioning.md). Bureau: "simulated" (SIMULATED reports, the
+    # default) or a directory of mobilend-bureau/1 files named <subject hash>.json.
+    bureau: str = "simulated"
+    bureau_seed: int = 0
+    # Model registry (champion/challenger); default data_dir/models. When it holds no champion,
+    # the default models are trained there from the bundled German credit data (seed 0), with
+    # this share of applications routed to the LightGBM challenger.
+    model_dir: Path | None = None
+    preload_models: bool = True  # load (or first train) the models when the app starts
+    challenger_share: float = 0.2
+    # Risk price = cost of funds + PD x LGD + operating cost + margin (fractions a year).
+    cost_of_funds: Decimal = Decimal("0.04")
+    lgd: Decimal = Decimal("0.60")
+    operating_cost: Decimal = Decimal("0.03")
+    margin: Decimal = Decimal("0.02")
+    # Legal cap on the annualized rate by IRR (decisioning.pricing.JURISDICTIONS).
+    jurisdiction: str = "CN-24"
+    # Highest loan-to-value on a pledged phone's value (the collateral module comes later).
+    collateral_max_ltv: Decimal = Decimal("0.50")
+
+    @property
+    def models_path(self) -> Path:
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
 
 
 @lru_cache

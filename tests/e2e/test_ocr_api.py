@@ -18,7 +18,6 @@ from mobilend.api.auth import create_credential
 from mobilend.app import create_app
 from mobilend.db.migrate import upgrade
 from mobilend.db.session import session_factory, unit_of_work
-from mobilend.origination.ocr_api import router as ocr_router
 from mobilend.settings import Settings
 from tests.ocr_cards import Person, degrade, draw_card, random_person, require_cjk_font
 
@@ -38,8 +37,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcrApi]:
     url = f"sqlite:///{tmp_path_factory.mktemp('ocr') / 'mobilend.db'}"
     upgrade(url)
     app = create_app(Settings(database_url=url))
-    if not any(getattr(r, "path", None) == PATH for r in app.routes):
-        app.include_router(ocr_router)
     with unit_of_work(session_factory(app.state.engine)) as session:
         _, officer = create_credential(session, name="test-officer", role="officer")
         _, viewer = create_credential(session, name="test-viewer", role="viewer")

@@ -26,12 +26,22 @@ PERMISSIONS = (
     "borrowers:read",
     "borrowers:write",
     "consents:write",
+    "applications:write",
+    "applications:read",
+    "decisions:explain",
 )
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     "officer": frozenset(PERMISSIONS) - {"products:write"},
     "viewer": frozenset(
-        {"products:read", "quotes:create", "loans:read", "ledger:read", "borrowers:read"}
+        {
+            "products:read",
+            "quotes:create",
+            "loans:read",
+            "ledger:read",
+            "borrowers:read",
+            "applications:read",
+        }
     ),
 }
 

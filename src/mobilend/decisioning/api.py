@@ -1,0 +1,136 @@
+"""HTTP routes for loan applications: submit, read, accept, explain (thin)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from mobilend.api.auth import Principal, require
+from mobilend.api.idempotency import run_idempotent
+from mobilend.db.session import unit_of_work
+from mobilend.decisioning import service
+from mobilend.decisioning.default_models import ModelSet, load_models
+from mobilend.decisioning.engine import EngineConfig, PricingParams
+from mobilend.decisioning.models import Application, DecisionRecord
+from mobilend.decisioning.pricing import JURISDICTIONS
+from mobilend.decisioning.schemas import ApplicationIn
+from mobilend.decisioning.sources.bureau import BureauAdapter, FileBureau, SimulatedBureau
+from mobilend.loans.api import _loan_out
+from mobilend.origination.api import request_cipher
+from mobilend.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["applications"])
+
+
+def models_for(settings: Settings) -> ModelSet:
+    """The champion and challenger of the settings' registry (trained there on first use)."""
+    return load_models(settings.models_path, challenger_share=settings.challenger_share)
+
+
+def bureau_for(settings: Settings) -> BureauAdapter:
+    if settings.bureau == "simulated":
+        return SimulatedBureau(settings.bureau_seed)
+    return FileBureau(Path(settings.bureau))
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        pricing=PricingParams(
+            cost_of_funds=settings.cost_of_funds,
+            lgd=settings.lgd,
+            operating_cost=settings.operating_cost,
+            margin=settings.margin,
+        ),
+        jurisdiction=JURISDICTIONS[settings.jurisdiction],
+        max_ltv=settings.collateral_max_ltv,
+    )
+
+
+def decision_context(request: Request) -> service.DecisionContext:
+    state = request.app.state
+    ctx: service.DecisionContext | None = getattr(state, "decisions", None)
+    if ctx is None:
+        settings: Settings = state.settings
+        ctx = service.DecisionContext(
+            cipher=request_cipher(request),
+            bureau=bureau_for(settings),
+            models=getattr(state, "models", None) or models_for(settings),
+            config=engine_config(settings),
+        )
+        state.decisions = ctx
+    return ctx
+
+
+def _out(application: Application, row: DecisionRecord) -> dict[str, Any]:
+    record = row.record
+    return {
+        "id": application.id,
+        "borrower_id": application.borrower_id,
+        "product_code": application.product_code,
+        "amount": f"{application.amount:.2f}",
+        "periods": application.periods,
+        "business_date": application.business_date.isoformat(),
+        "status": application.status,
+        "decision": row.outcome,
+        "reasons": record["reasons"],
+        "offer": record.get("offer"),
+        "loan_id": application.loan_id,
+    }
+
+
+@router.post("/applications", status_code=201)
+def submit_application(
+    body: ApplicationIn, request: Request, who: Principal = require("applications:write")
+) -> JSONResponse:
+    """Decide an application (409 consent-required before any bureau pull or scoring)."""
+    ctx = decision_context(request)
+    now: datetime = request.app.state.clock.now()
+    today: date = request.app.state.clock.today()
+
+    def effect(session: Session) -> tuple[int, dict[str, Any]]:
+        application, row = service.submit_application(session, body, ctx=ctx, now=now, today=today)
+        return 201, _out(application, row)
+
+    return run_idempotent(request, who, body.model_dump(mode="json"), effect)
+
+
+@router.get("/applications/{application_id}")
+def get_application(
+    application_id: int, request: Request, _: Principal = require("applications:read")
+) -> dict[str, Any]:
+    with unit_of_work(request.app.state.sessions) as session:
+        return _out(*service.get_application(session, application_id))
+
+
+@router.post("/applications/{application_id}/acceptance", status_code=201)
+def accept_offer(
+    application_id: int, request: Request, who: Principal = require("applications:write")
+) -> JSONResponse:
+    """Accept an approved offer: the loan is booked on the offered terms (409 the 2nd time)."""
+
+    def effect(session: Session) -> tuple[int, dict[str, Any]]:
+        application, loan = service.accept_offer(session, application_id)
+        _, row = service.get_application(session, application_id)
+        return 201, {**_out(application, row), "loan": _loan_out(loan)}
+
+    return run_idempotent(request, who, {"application_id": application_id}, effect)
+
+
+@router.get("/applications/{application_id}/explain")
+def explain(
+    application_id: int, request: Request, _: Principal = require("decisions:explain")
+) -> dict[str, Any]:
+    """Operator view: the whole decision record, and whether its hash still matches."""
+    with unit_of_work(request.app.state.sessions) as session:
+        application, row = service.get_application(session, application_id)
+        return {
+            "application": _out(application, row),
+            "record": row.record,
+            "record_hash": row.record_hash,
+            "record_hash_ok": service.record_hash(row.record) == row.record_hash,
+        }
