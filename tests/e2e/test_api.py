@@ -143,15 +143,16 @@ def test_every_route_needs_a_credential_and_permission(api: Api) -> None:
     assert r.status_code == 401
     r = api.client.post("/v1/products", json={"code": "X1", "name": "x"}, headers=api.viewer)
     assert r.status_code == 403
-    # Every /v1 route except health declares a permission.
+    # Every route of every domain router declares exactly one known permission.
     from mobilend.api.auth import PERMISSIONS
+    from mobilend.app import ROUTERS
 
-    for route in api.client.app.routes:  # type: ignore[attr-defined]
-        path = getattr(route, "path", "")
-        if not path.startswith("/v1") or path == "/v1/health":
-            continue
+    routes = [route for router in ROUTERS for route in router.routes]
+    assert len(routes) >= 30
+    for route in routes:
         perms = [getattr(dep.call, "permission", None) for dep in route.dependant.dependencies]
-        assert any(p in PERMISSIONS for p in perms), path
+        declared = [p for p in perms if p is not None]
+        assert len(declared) == 1 and declared[0] in PERMISSIONS, route.path
 
 
 def test_overpayment_is_held_then_refunded(api: Api) -> None:
