@@ -709,26 +709,41 @@ def write_off(session: Session, *, loan_id: int, value_date: date, business_date
 def _recover_locked(
     session: Session, loan: Loan, amount: Decimal, value_date: date, reference: str
 ) -> Repayment:
-    repayment = Repayment(
-        loan_id=loan.id, kind="recovery", amount=amount, value_date=value_date, reference=reference
+    return _cash_event(
+        session, loan, "recovery", amount, value_date, reference, Account.RECOVERY_INCOME, +1
     )
-    session.add(repayment)
-    entry = post_entry(
+
+
+def _cash_event(
+    session: Session,
+    loan: Loan,
+    kind: str,
+    amount: Decimal,
+    value_date: date,
+    reference: str,
+    against: Account,
+    direction: int,
+) -> Repayment:
+    """Money in (direction +1: Dr cash, Cr `against`) or out (-1) recorded as a Repayment row
+    with its one balanced entry: recoveries after write-off and credit refunds."""
+    row = Repayment(
+        loan_id=loan.id, kind=kind, amount=amount, value_date=value_date, reference=reference
+    )
+    session.add(row)
+    row.entry = post_entry(
         session,
-        kind="recovery",
+        kind=kind,
         business_date=value_date,
         currency=loan.currency,
         loan_id=loan.id,
-        description=f"recovery {reference}".strip(),
+        description=f"{kind} {reference}".strip(),
         lines=[
-            Line(Account.CASH, amount, loan.id),
-            Line(Account.RECOVERY_INCOME, -amount, loan.id),
+            Line(Account.CASH, direction * amount, loan.id),
+            Line(against, -direction * amount, loan.id),
         ],
     )
-    assert entry is not None
-    repayment.entry = entry
     session.flush()
-    return repayment
+    return row
 
 
 # ---------------------------------------------------------------- credit balance refund
@@ -754,20 +769,4 @@ def refund_credit(
         raise ValidationFailed(
             "amount", "within-credit", f"amount exceeds the credit balance of {credit}"
         )
-    refund = Repayment(
-        loan_id=loan.id, kind="refund", amount=amount, value_date=value_date, reference=reference
-    )
-    session.add(refund)
-    entry = post_entry(
-        session,
-        kind="refund",
-        business_date=value_date,
-        currency=loan.currency,
-        loan_id=loan.id,
-        description=f"credit refund {reference}".strip(),
-        lines=[Line(Account.SUSPENSE, amount, loan.id), Line(Account.CASH, -amount, loan.id)],
-    )
-    assert entry is not None
-    refund.entry = entry
-    session.flush()
-    return refund
+    return _cash_event(session, loan, "refund", amount, value_date, reference, Account.SUSPENSE, -1)

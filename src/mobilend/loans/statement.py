@@ -58,47 +58,43 @@ def _installment_view(i: Installment) -> dict[str, Any]:
     }
 
 
-def summary(session: Session, loan_id: int) -> dict[str, Any]:
-    """The loan's status and ledger balances: what a money-moving response carries."""
-    loan = get_loan(session, loan_id)
-    bal = loan_balances(session, loan.id)
-    receivables = {
+def _receivables(bal: dict[Account, Decimal]) -> dict[str, Decimal]:
+    return {
         "principal": bal[Account.PRINCIPAL_RECEIVABLE],
         "interest": bal[Account.INTEREST_RECEIVABLE],
         "fee": bal[Account.FEE_RECEIVABLE],
         "penalty": bal[Account.PENALTY_RECEIVABLE],
     }
+
+
+def _head(loan: Loan, bal: dict[Account, Decimal]) -> dict[str, Any]:
+    receivables = _receivables(bal)
     return {
-        "id": loan.id,
         "status": loan.status,
         "accrued_through": loan.accrued_through.isoformat() if loan.accrued_through else None,
         "balances": {k: money(v) for k, v in receivables.items()},
         "total_outstanding": money(sum(receivables.values(), ZERO)),
         "credit_balance": money(-bal[Account.SUSPENSE]),
     }
+
+
+def summary(session: Session, loan_id: int) -> dict[str, Any]:
+    """The loan's status and ledger balances: what a money-moving response carries."""
+    loan = get_loan(session, loan_id)
+    return {"id": loan.id, **_head(loan, loan_balances(session, loan.id))}
 
 
 def statement(session: Session, loan_id: int) -> dict[str, Any]:
     loan = get_loan(session, loan_id)
     bal = loan_balances(session, loan.id)
-    receivables = {
-        "principal": bal[Account.PRINCIPAL_RECEIVABLE],
-        "interest": bal[Account.INTEREST_RECEIVABLE],
-        "fee": bal[Account.FEE_RECEIVABLE],
-        "penalty": bal[Account.PENALTY_RECEIVABLE],
-    }
     repayments = session.scalars(
         select(Repayment).where(Repayment.loan_id == loan.id).order_by(Repayment.id)
     )
     return {
         "loan_id": loan.id,
-        "status": loan.status,
         "currency": loan.currency,
         "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
-        "accrued_through": loan.accrued_through.isoformat() if loan.accrued_through else None,
-        "balances": {k: money(v) for k, v in receivables.items()},
-        "total_outstanding": money(sum(receivables.values(), ZERO)),
-        "credit_balance": money(-bal[Account.SUSPENSE]),
+        **_head(loan, bal),
         "written_off": money(bal[Account.WRITE_OFF_EXPENSE]),
         "recovered": money(-bal[Account.RECOVERY_INCOME]),
         "income": {
