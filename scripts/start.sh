@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 .venv/bin/mobilend db upgrade
+.venv/bin/mobilend model init >/dev/null   # trains the default credit models once (~15 s)
 exec .venv/bin/mobilend serve "$@"

@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     # the default models are trained there from the bundled German credit data (seed 0), with
     # this share of applications routed to the LightGBM challenger.
     model_dir: Path | None = None
-    preload_models: bool = True  # load (or first train) the models when the app starts
+    # Load the models when the app starts (decision servers); off by default so a server that
+    # only services loans stays small; then they load on the first decision.
+    preload_models: bool = False
     challenger_share: float = 0.2
     # Risk price = cost of funds + PD x LGD + operating cost + margin (fractions a year).
     cost_of_funds: Decimal = Decimal("0.04")

@@ -46,6 +46,7 @@ def env(db_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -
         data_dir=tmp_path,
         model_dir=shared_model_dir(tmp_path_factory),
         bureau=str(bureau_dir),
+        preload_models=True,  # a decision server: models loaded before the first request
     )
     clock = FixedClock(datetime(2025, 1, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai")))
     app = create_app(settings, clock=clock)

@@ -174,3 +174,16 @@ def test_credentials_create_list_revoke(tmp_path: Path) -> None:
     ]
     bad = run(["credentials", "create", "--name", "x", "--role", "boss"], env=env)
     assert bad.returncode == 2 and json.loads(bad.stderr)["error"]["field"] == "role"
+
+
+@pytest.mark.integration
+def test_model_init_reuses_the_trained_registry(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.unit.test_engine import shared_model_dir
+
+    root = shared_model_dir(tmp_path_factory)  # trained once per run (or already there)
+    env = {**os.environ, "MOBILEND_MODEL_DIR": str(root)}
+    r = run(["model", "init"], env=env)
+    assert r.returncode == 0, r.stderr
+    state = json.loads(r.stdout)
+    assert state["registry"] == str(root)
+    assert state["champion"] and state["challenger"] and state["champion"] != state["challenger"]

@@ -187,5 +187,22 @@ def report_cmd(
     Console().print(f"wrote {out}")
 
 
+@model_app.command("init")
+def init_command() -> None:
+    """Make sure the model registry (MOBILEND_MODEL_DIR, default var/models) has a champion:
+    on first use train the default scorecard and LightGBM challenger from the bundled German
+    credit data (seed 0, about 15 s). Prints the registry state as JSON."""
+    import json
+
+    from mobilend.decisioning.default_models import ensure_default_models
+    from mobilend.settings import get_settings
+
+    settings = get_settings()
+    registry = ensure_default_models(
+        settings.models_path, challenger_share=settings.challenger_share
+    )
+    typer.echo(json.dumps({"registry": str(settings.models_path), **registry.state}))
+
+
 if __name__ == "__main__":
     model_app()
