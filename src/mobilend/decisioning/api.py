@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -13,9 +14,6 @@ from sqlalchemy.orm import Session
 from mobilend.api.auth import Principal, require
 from mobilend.api.idempotency import run_idempotent
 from mobilend.db.session import unit_of_work
-from mobilend.decisioning import service
-from mobilend.decisioning.default_models import ModelSet, load_models
-from mobilend.decisioning.engine import EngineConfig, PricingParams
 from mobilend.decisioning.models import Application, DecisionRecord
 from mobilend.decisioning.pricing import JURISDICTIONS
 from mobilend.decisioning.schemas import ApplicationIn
@@ -24,10 +22,24 @@ from mobilend.loans.api import _loan_out
 from mobilend.origination.api import request_cipher
 from mobilend.settings import Settings
 
+if TYPE_CHECKING:  # the decision engine pulls in pandas, scikit-learn and LightGBM: import it
+    # only when a decision is made, so a server that services loans stays small.
+    from mobilend.decisioning import service
+    from mobilend.decisioning.default_models import ModelSet
+    from mobilend.decisioning.engine import EngineConfig
+
 router = APIRouter(prefix="/v1", tags=["applications"])
 
 
+def _service() -> ModuleType:
+    from mobilend.decisioning import service
+
+    return service
+
+
 def models_for(settings: Settings) -> ModelSet:
+    from mobilend.decisioning.default_models import load_models
+
     """The champion and challenger of the settings' registry (trained there on first use)."""
     return load_models(settings.models_path, challenger_share=settings.challenger_share)
 
@@ -39,6 +51,8 @@ def bureau_for(settings: Settings) -> BureauAdapter:
 
 
 def engine_config(settings: Settings) -> EngineConfig:
+    from mobilend.decisioning.engine import EngineConfig, PricingParams
+
     return EngineConfig(
         pricing=PricingParams(
             cost_of_funds=settings.cost_of_funds,
@@ -56,7 +70,7 @@ def decision_context(request: Request) -> service.DecisionContext:
     ctx: service.DecisionContext | None = getattr(state, "decisions", None)
     if ctx is None:
         settings: Settings = state.settings
-        ctx = service.DecisionContext(
+        ctx = _service().DecisionContext(
             cipher=request_cipher(request),
             bureau=bureau_for(settings),
             models=getattr(state, "models", None) or models_for(settings),
@@ -93,7 +107,9 @@ def submit_application(
     today: date = request.app.state.clock.today()
 
     def effect(session: Session) -> tuple[int, dict[str, Any]]:
-        application, row = service.submit_application(session, body, ctx=ctx, now=now, today=today)
+        application, row = _service().submit_application(
+            session, body, ctx=ctx, now=now, today=today
+        )
         return 201, _out(application, row)
 
     return run_idempotent(request, who, body.model_dump(mode="json"), effect)
@@ -104,7 +120,7 @@ def get_application(
     application_id: int, request: Request, _: Principal = require("applications:read")
 ) -> dict[str, Any]:
     with unit_of_work(request.app.state.sessions) as session:
-        return _out(*service.get_application(session, application_id))
+        return _out(*_service().get_application(session, application_id))
 
 
 @router.post("/applications/{application_id}/acceptance", status_code=201)
@@ -114,8 +130,8 @@ def accept_offer(
     """Accept an approved offer: the loan is booked on the offered terms (409 the 2nd time)."""
 
     def effect(session: Session) -> tuple[int, dict[str, Any]]:
-        application, loan = service.accept_offer(session, application_id)
-        _, row = service.get_application(session, application_id)
+        application, loan = _service().accept_offer(session, application_id)
+        _, row = _service().get_application(session, application_id)
         return 201, {**_out(application, row), "loan": _loan_out(loan)}
 
     return run_idempotent(request, who, {"application_id": application_id}, effect)
@@ -127,10 +143,10 @@ def explain(
 ) -> dict[str, Any]:
     """Operator view: the whole decision record, and whether its hash still matches."""
     with unit_of_work(request.app.state.sessions) as session:
-        application, row = service.get_application(session, application_id)
+        application, row = _service().get_application(session, application_id)
         return {
             "application": _out(application, row),
             "record": row.record,
             "record_hash": row.record_hash,
-            "record_hash_ok": service.record_hash(row.record) == row.record_hash,
+            "record_hash_ok": _service().record_hash(row.record) == row.record_hash,
         }
