@@ -37,7 +37,7 @@ def run(**changes: object) -> tuple[str, list[str]]:
 def test_clean_applicant_is_approved_with_no_hits() -> None:
     result = default_policy().evaluate(CLEAN)
     assert (result.outcome, result.hits) == ("approve", [])
-    assert result.policy_version == "2026-11-01"
+    assert result.policy_version == "2026-11-28"
 
 
 @pytest.mark.parametrize(
@@ -60,11 +60,14 @@ def test_clean_applicant_is_approved_with_no_hits() -> None:
         ({"dti": D("0.40")}, "refer", ["RF_DTI"]),
         ({"dti": D("0.50")}, "refer", ["RF_DTI"]),
         ({"dti": D("0.5001")}, "decline", ["KO_DTI"]),
-        # score: decline below 520, refer on [520, 560)
-        ({"score": D("519.99")}, "decline", ["KO_SCORE"]),
-        ({"score": 520}, "refer", ["RF_SCORE"]),
-        ({"score": D("559.99")}, "refer", ["RF_SCORE"]),
-        ({"score": 560}, "approve", []),
+        # score = 487.1229 + 28.8539 ln(good:bad odds) (600 at 50:1, PDO 20), by hand:
+        # PD 50% is odds 1:1, score 487.12 -> decline below 487 (score 487 is PD 50.11%);
+        # PD 35% is odds 13:7, ln 1.857143 = 0.619039, 487.1229 + 17.8617 = 504.98 -> the
+        # review band is [487, 505) (score 505 is PD 34.99%); approve from 505.
+        ({"score": D("486.99")}, "decline", ["KO_SCORE"]),
+        ({"score": 487}, "refer", ["RF_SCORE"]),
+        ({"score": D("504.99")}, "refer", ["RF_SCORE"]),
+        ({"score": 505}, "approve", []),
         # consent refused or never recorded: knockout (is_missing, not a referral)
         ({"consent_scoring": False}, "decline", ["KO_CONSENT"]),
         ({"consent_scoring": None}, "decline", ["KO_CONSENT"]),

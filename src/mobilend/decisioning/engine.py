@@ -36,9 +36,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
-from mobilend.decisioning.datasets import FeatureSchema
 from mobilend.decisioning.default_models import FEATURE_MAP, LoadedModel, ModelSet
 from mobilend.decisioning.german_map import NOT_REASONS, german_row
 from mobilend.decisioning.limits import REGULATORY_MAX, Limit, credit_limit
@@ -51,10 +49,8 @@ from mobilend.decisioning.pricing import (
     offer_within_cap,
     price_breakdown,
 )
-from mobilend.decisioning.reasons import Predictions
 from mobilend.decisioning.registry import route_point
 from mobilend.decisioning.rules import Policy, PolicyResult, default_policy
-from mobilend.decisioning.scorecard import TrainedModel
 from mobilend.loans.quoting import Quote, quote, quote_json, terms_for
 from mobilend.loans.schemas import ProductConfig
 from mobilend.loans.terms import Frequency
@@ -278,46 +274,15 @@ def model_row(
     return {name: features.get(name) for name in names}
 
 
-def _label(value: Any) -> str:
-    """A category value as datasets.category_strings writes it (2 and 2.0 are "2")."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def coerced_row(schema: FeatureSchema, row: Mapping[str, Any]) -> pd.DataFrame:
-    """One row already in the schema's types: what FeatureSchema.coerce returns for it, built
-    directly (coerce works column by column through pandas: ~10 ms for one row)."""
-    data: dict[str, np.ndarray] = {}
-    for name in schema.numeric:
-        value = row.get(name)
-        data[name] = np.array([np.nan if value is None else float(value)], dtype="float64")
-    for name in schema.categorical:
-        value = row.get(name)
-        data[name] = np.array([np.nan if value is None else _label(value)], dtype=object)
-    return pd.DataFrame(data, columns=schema.names)
-
-
-def predict_one(model: TrainedModel, row: Mapping[str, Any]) -> Predictions:
-    """model.predict for a single row, without the per-column coercion (same figures: see
-    tests/unit/test_engine.py)."""
-    if model.schema is None:
-        raise RuntimeError("model is not fitted")
-    raw, points, impacts = model._evaluate(coerced_row(model.schema, row))
-    pd_ = model._pd(raw)
-    score = points if points is not None else model.scaling.score_from_pd(pd_)
-    return Predictions(pd=pd_, score=score, features=model.schema.names, impacts=impacts)
-
-
 def score(loaded: LoadedModel, row: Mapping[str, Any]) -> ModelOutput:
-    preds = predict_one(loaded.model, row)
-    every = preds.reasons[0]
+    pred = loaded.model.predict_row(row)
+    every = pred.reasons
     supplied = {k for k, v in row.items() if v is not None and k not in NOT_REASONS}
     return ModelOutput(
         version=loaded.version,
         kind=loaded.kind,
-        pd=float(preds.pd[0]),
-        score=float(preds.score[0]),
+        pd=pred.pd,
+        score=pred.score,
         reasons=[r for r in every if r["feature"] in supplied],
         impacts=every,
         inputs=dict(row),

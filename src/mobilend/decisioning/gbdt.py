@@ -8,6 +8,9 @@ same points scaling to it: score = offset + factor * ln((1 - pd) / pd).
 
 Reason codes come from the model's SHAP values (`predict(..., pred_contrib=True)`, TreeSHAP in
 log-odds of default): the up to four features that push this applicant's risk up the most.
+
+`predict_row` (see scorecard.py) builds the one-row float matrix directly from the coerced
+values; the cost left is LightGBM's own (tree evaluation, and TreeSHAP for the reasons).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mobilend.decisioning.scorecard import Scaling, TrainedModel
+from mobilend.decisioning.scorecard import RowValues, Scaling, TrainedModel
 
 
 class GradientBoosting(TrainedModel):
@@ -53,6 +56,20 @@ class GradientBoosting(TrainedModel):
             else:
                 cols.append(Xc[name].to_numpy(dtype="float64"))
         return np.column_stack(cols)
+
+    def _row_matrix(self, values: RowValues) -> np.ndarray:
+        """`_matrix` of one coerced row (1 x features), without pandas."""
+        assert self.schema is not None
+        out = []
+        for name in self.schema.names:
+            value = values[name]
+            if name in self.levels:
+                levels = self.levels[name]
+                known = isinstance(value, str) and value in levels
+                out.append(float(levels.index(value)) if known else np.nan)
+            else:
+                out.append(float(value))
+        return np.array([out], dtype="float64")
 
     def _fit_raw(self, Xc: pd.DataFrame, y: np.ndarray) -> None:
         import lightgbm as lgb
@@ -98,7 +115,16 @@ class GradientBoosting(TrainedModel):
     def _evaluate(
         self, Xc: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
-        matrix = self._matrix(Xc)
+        return self._evaluate_matrix(self._matrix(Xc))
+
+    def _evaluate_row(
+        self, values: RowValues
+    ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
+        return self._evaluate_matrix(self._row_matrix(values))
+
+    def _evaluate_matrix(
+        self, matrix: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
         threads = self.params["num_threads"]
         raw = np.asarray(
             self.booster.predict(matrix, raw_score=True, num_threads=threads), dtype="float64"

@@ -23,15 +23,24 @@ outcome; pd = 1 / (1 + exp(-(a + b * raw_logit))). The score comes from the poin
 regression's own odds); pd is the calibrated probability; both are monotone in each other.
 
 TrainedModel is the interface the decision engine uses: `predict(df) -> Predictions`
-(arrays pd, score, and reasons) and `metadata` (a dict, filled in by training and registry).
+(arrays pd, score, and reasons) for a batch, `predict_row(row) -> RowPrediction` (pd, score
+and reasons of one applicant, a mapping of column name to value) and `metadata` (a dict, filled
+in by training and registry). `predict_row` gives exactly what `predict(pd.DataFrame([row]))`
+gives, without going through pandas: `FeatureSchema.coerce` works column by column and costs
+about 10 ms for a single row, `predict_row` about 0.2 ms for the scorecard (the gbdt's tree
+and SHAP evaluation add their own cost). Values are coerced as `coerce` does (numbers to
+float, categories to strings, None/NaN missing, an unseen category missing); a value of any
+other type takes the `coerce` path itself, so errors are the same `ValidationFailed`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -39,6 +48,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from mobilend.core.errors import ValidationFailed
 from mobilend.decisioning.datasets import FeatureSchema
 from mobilend.decisioning.reasons import Predictions
 
@@ -84,6 +94,59 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class RowPrediction:
+    """One applicant's prediction: pd, score, and reasons (reason dicts, see reasons.py)."""
+
+    pd: float
+    score: float
+    reasons: list[dict[str, Any]]
+
+
+# A coerced row: column name -> float (numeric; NaN if missing) or str / NaN (categorical).
+RowValues = dict[str, Any]
+_NUMBER = (int, float, Decimal, np.integer, np.floating, np.bool_)  # bool is an int
+
+
+def _category_label(value: Any) -> str:
+    """datasets.category_strings' label (2 and 2.0 are "2")."""
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def coerce_row(schema: FeatureSchema, row: Mapping[str, object]) -> RowValues:
+    """One row as `schema.coerce(pd.DataFrame([row]))` types it, without pandas for the usual
+    value types (None, numbers, and strings for categories); any other value goes through
+    `coerce` itself. Raises ValidationFailed like `coerce` (absent column, non-numeric value)."""
+    absent = [n for n in schema.names if n not in row]
+    if absent:
+        raise ValidationFailed("data", "columns", f"missing feature columns: {absent}")
+    out: RowValues = {}
+    for name in schema.numeric:
+        value = row[name]
+        if value is None:
+            out[name] = math.nan
+        elif isinstance(value, _NUMBER):
+            out[name] = float(value)
+        else:
+            return _coerce_slow(schema, row)
+    for name in schema.categorical:
+        value = row[name]
+        if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
+            out[name] = math.nan
+        elif isinstance(value, (str, *_NUMBER)) and not isinstance(value, Decimal):
+            out[name] = _category_label(value)
+        else:
+            return _coerce_slow(schema, row)
+    return out
+
+
+def _coerce_slow(schema: FeatureSchema, row: Mapping[str, object]) -> RowValues:
+    first = schema.coerce(pd.DataFrame([dict(row)])).iloc[0]
+    return {name: first[name] for name in schema.names}
+
+
 class TrainedModel:
     """Common base: feature typing, Platt calibration, scaling, `predict` and `metadata`."""
 
@@ -113,6 +176,18 @@ class TrainedModel:
 
         Impacts are computed only when reasons are asked for; larger = more adverse."""
         raise NotImplementedError
+
+    def _evaluate_row(
+        self, values: RowValues
+    ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
+        """`_evaluate` of one coerced row (arrays of length 1). This default builds the
+        one-row frame directly (no per-column coercion); subclasses may avoid pandas."""
+        assert self.schema is not None
+        data = {
+            n: np.array([values[n]], dtype=object if n in self.schema.categorical else "float64")
+            for n in self.schema.names
+        }
+        return self._evaluate(pd.DataFrame(data, columns=self.schema.names))
 
     def fresh(self) -> TrainedModel:
         return type(self)(scaling=self.scaling, seed=self.seed, **self.params)
@@ -169,6 +244,19 @@ class TrainedModel:
         assert self.schema is not None
         return Predictions(pd=pd_, score=score, features=self.schema.names, impacts=impacts)
 
+    def predict_row(self, row: Mapping[str, object]) -> RowPrediction:
+        """pd, score and reasons of one applicant: exactly `predict(pd.DataFrame([row]))`'s
+        first row, without pandas (see the module docstring). `row` maps every feature column
+        to its value (None when missing); extra keys are ignored."""
+        if self.schema is None:
+            raise RuntimeError("model is not fitted")
+        raw, score, impacts = self._evaluate_row(coerce_row(self.schema, row))
+        pd_ = self._pd(raw)
+        if score is None:
+            score = self.scaling.score_from_pd(pd_)
+        preds = Predictions(pd=pd_, score=score, features=self.schema.names, impacts=impacts)
+        return RowPrediction(pd=float(pd_[0]), score=float(score[0]), reasons=preds.reasons[0])
+
     def describe(self) -> dict[str, Any]:
         assert self.schema is not None
         return {
@@ -209,6 +297,21 @@ class BinnedCharacteristic:
     def missing(self) -> int:
         return len(self.labels) - 1
 
+    def bin_of(self, value: Any) -> int:
+        """bin_index of one coerced value (float, or str / NaN for a categorical)."""
+        if self.categorical:
+            assert self.categories is not None and self.category_bin is not None
+            if isinstance(value, str) and value in self.categories:
+                return int(self.category_bin[self.categories.index(value)])
+            return self.missing  # unseen or missing
+        assert self.splits is not None
+        x = float(value)
+        if math.isnan(x):
+            return self.missing
+        if x in self.special_codes:
+            return self.special
+        return bisect_right(self.splits, x)  # np.searchsorted(..., side="right")
+
     def bin_index(self, values: np.ndarray) -> np.ndarray:
         if self.categorical:
             assert self.categories is not None and self.category_bin is not None
@@ -225,8 +328,9 @@ class BinnedCharacteristic:
 
     def best_points(self) -> float:
         assert self.points is not None
-        seen = self.count > 0
-        return float(self.points[seen].max()) if seen.any() else float(self.points.max())
+        points: list[float] = self.points.tolist()  # a handful of bins: lists beat numpy
+        seen = [p for p, c in zip(points, self.count.tolist(), strict=True) if c > 0]
+        return max(seen) if seen else max(points)
 
 
 class Scorecard(TrainedModel):
@@ -304,7 +408,21 @@ class Scorecard(TrainedModel):
     def _evaluate(
         self, Xc: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
-        P = self._points_matrix(Xc)
+        return self._evaluate_points(self._points_matrix(Xc))
+
+    def _evaluate_row(
+        self, values: RowValues
+    ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
+        P = np.array(
+            [[ch.points[ch.bin_of(values[ch.name])] for ch in self.characteristics]],  # type: ignore[index]
+            dtype="float64",
+        )
+        return self._evaluate_points(P)
+
+    def _evaluate_points(
+        self, P: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
+        """From the points matrix (n x characteristics, C order): raw log-odds, score, impacts."""
         score = P.sum(axis=1)
         best = np.array([ch.best_points() for ch in self.characteristics])
         return self._logit_from_score(score), score, lambda: best[None, :] - P
