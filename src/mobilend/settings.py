@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     jurisdiction: str = "CN-24"
     # Highest loan-to-value on a pledged phone's value (the collateral module comes later).
     collateral_max_ltv: Decimal = Decimal("0.50")
+    # An offer can be accepted up to and including this many days after the decision's
+    # business date (its `valid_until`); later acceptance is a 409 offer-expired problem.
+    offer_valid_days: int = Field(default=7, ge=0)
 
     @property
     def models_path(self) -> Path:

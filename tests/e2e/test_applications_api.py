@@ -1,9 +1,12 @@
 """Applications over HTTP: consent problem, borrower -> consents -> application -> approve ->
-acceptance -> loan on the offered terms; explain for operators; immutable decision records."""
+acceptance -> loan on the offered terms; offer expiry; explain for operators; immutable decision
+records; device signals (consent, a rooted phone referred) and the manual review of a referral;
+a merchant's social metrics."""
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -16,11 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from stdnum.cn import uscc
 
 from mobilend.api.auth import create_credential
 from mobilend.app import create_app
 from mobilend.core.clock import FixedClock
 from mobilend.db.session import session_factory, unit_of_work
+from mobilend.decisioning.sources import SAMPLES_DIR
 from mobilend.settings import Settings
 from tests.integration.test_borrowers import new_id_number, new_phone
 from tests.unit.test_engine import clean_bureau, shared_model_dir
@@ -35,6 +40,13 @@ class Env:
     bureau_dir: Path
     admin: dict[str, str]
     viewer: dict[str, str]
+    officer: dict[str, str]
+
+    def travel(self, day: date) -> None:
+        """Set the business clock (noon in Shanghai on `day`)."""
+        self.app.state.clock.current = datetime(
+            day.year, day.month, day.day, 12, tzinfo=ZoneInfo("Asia/Shanghai")
+        )
 
 
 @pytest.fixture
@@ -53,6 +65,7 @@ def env(db_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     with unit_of_work(session_factory(app.state.engine)) as session:
         _, admin = create_credential(session, name="apps-admin", role="admin")
         _, viewer = create_credential(session, name="apps-viewer", role="viewer")
+        _, officer = create_credential(session, name="apps-officer", role="officer")
     with TestClient(app) as client:
         assert app.state.models is not None  # loaded at startup
         yield Env(
@@ -61,6 +74,7 @@ def env(db_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -
             bureau_dir,
             {"Authorization": f"Bearer {admin}"},
             {"Authorization": f"Bearer {viewer}"},
+            {"Authorization": f"Bearer {officer}"},
         )
     app.state.engine.dispose()
 
@@ -69,15 +83,7 @@ def key(name: str) -> dict[str, str]:
     return {"Idempotency-Key": f"{name}-{new_phone()}"}
 
 
-def borrower_with(env: Env, *purposes: str) -> int:
-    number = new_id_number(date(1990, 1, 1))
-    r = env.client.post(
-        "/v1/borrowers",
-        json={"name": "李四", "id_number": number, "phone": new_phone()},
-        headers=env.admin,
-    )
-    assert r.status_code == 201, r.text
-    borrower_id = int(r.json()["id"])
+def consent(env: Env, borrower_id: int, *purposes: str) -> None:
     for purpose in purposes:
         c = env.client.post(
             f"/v1/borrowers/{borrower_id}/consents",
@@ -85,6 +91,21 @@ def borrower_with(env: Env, *purposes: str) -> int:
             headers=env.admin,
         )
         assert c.status_code == 201, c.text
+
+
+def borrower_with(env: Env, *purposes: str, merchant: bool = False) -> int:
+    """A person born 1990-01-01 (or a merchant with a fresh USCC), with a clean bureau file."""
+    if merchant:
+        base = "91110108" + "".join(random.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=9))
+        number = base + uscc.calc_check_digit(base)
+        person = {"kind": "merchant", "name": "某某小店", "uscc": number, "phone": new_phone()}
+    else:
+        number = new_id_number(date(1990, 1, 1))
+        person = {"name": "李四", "id_number": number, "phone": new_phone()}
+    r = env.client.post("/v1/borrowers", json=person, headers=env.admin)
+    assert r.status_code == 201, r.text
+    borrower_id = int(r.json()["id"])
+    consent(env, borrower_id, *purposes)
     # a clean bureau file under the borrower's blind-index hash (the bureau never sees the ID)
     subject = env.app.state.pii.blind_index(number, context="id_number")
     report = replace(clean_bureau(), subject_hash=subject, report_date=TODAY)
@@ -238,3 +259,175 @@ def test_decision_record_update_fails(env: Env) -> None:
         env.client.get(f"/v1/applications/{app_id}", headers=env.viewer).json()["decision"]
         == (r.json()["decision"])
     )
+
+
+def sample(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((SAMPLES_DIR / name).read_text())
+    return data
+
+
+def device_signals(*, rooted: bool) -> dict[str, Any]:
+    """The sample device signals, collected the day before TODAY (later ones are refused)."""
+    signals = sample("device.json")
+    signals["collected_at"] = "2025-01-14T09:30:00+08:00"
+    signals["integrity"]["rooted"] = rooted
+    return signals
+
+
+def test_offer_expires_after_the_valid_days(env: Env) -> None:
+    code = product(env)
+    body = application(borrower_with(env, "credit_bureau", "scoring"), code)
+    r = env.client.post("/v1/applications", json=body, headers={**env.admin, **key("exp")})
+    assert r.status_code == 201 and r.json()["decision"] == "approve", r.text
+    app_id = r.json()["id"]
+    assert r.json()["offer"]["valid_until"] == "2025-01-22"  # TODAY + MOBILEND_OFFER_VALID_DAYS
+    shown = env.client.get(f"/v1/applications/{app_id}", headers=env.viewer).json()
+    assert shown["offer"]["valid_until"] == "2025-01-22" and shown["review"] is None
+
+    env.travel(date(2025, 1, 23))
+    late = env.client.post(
+        f"/v1/applications/{app_id}/acceptance", headers={**env.admin, **key("late")}
+    )
+    assert late.status_code == 409
+    assert late.headers["content-type"].startswith("application/problem+json")
+    problem = late.json()
+    assert problem["type"].endswith("/offer-expired") and problem["rule"] == "offer-expired"
+    assert problem["field"] == "application_id" and "2025-01-22" in problem["detail"]
+
+    env.travel(date(2025, 1, 22))  # the last day is still in time
+    a = env.client.post(
+        f"/v1/applications/{app_id}/acceptance", headers={**env.admin, **key("last-day")}
+    )
+    assert a.status_code == 201, a.text
+    assert a.json()["status"] == "accepted"
+
+
+def test_device_signals_need_consent_and_a_rooted_phone_is_referred(env: Env) -> None:
+    code = product(env)
+    borrower_id = borrower_with(env, "credit_bureau", "scoring")
+    body = application(borrower_id, code, device_signals=device_signals(rooted=True))
+    r = env.client.post("/v1/applications", json=body, headers={**env.admin, **key("dev0")})
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("/consent-required") and r.json()["field"] == "purpose"
+    assert "device_data" in r.json()["detail"]
+
+    consent(env, borrower_id, "device_data")
+    r = env.client.post("/v1/applications", json=body, headers={**env.admin, **key("dev1")})
+    assert r.status_code == 201, r.text
+    referred = r.json()
+    assert referred["decision"] == referred["status"] == "refer"
+    assert "RF_DEVICE_ROOTED" in [x["code"] for x in referred["reasons"]]
+    assert referred["offer"]["status"] == "offered"  # a referral keeps its offer
+    explain = env.client.get(f"/v1/applications/{referred['id']}/explain", headers=env.admin)
+    record = explain.json()["record"]
+    assert record["checks"]["device_signals"] is True
+    assert record["features"]["device_rooted"] is True
+    assert record["features"]["device_sim_tenure_days"] == 830
+    assert "imei" not in json.dumps(record) and "490154203237518" not in json.dumps(record)
+    assert record["inputs"]["device_signals_sent"] is True
+
+    # the same applicant with an intact phone is approved: the root flag made the referral
+    clean = application(borrower_id, code, device_signals=device_signals(rooted=False))
+    r = env.client.post("/v1/applications", json=clean, headers={**env.admin, **key("dev2")})
+    assert r.status_code == 201 and r.json()["decision"] == "approve", r.text
+
+
+def test_review_of_a_referral(env: Env) -> None:
+    code = product(env)
+    borrower_id = borrower_with(env, "credit_bureau", "scoring", "device_data")
+    body = application(borrower_id, code, device_signals=device_signals(rooted=True))
+    ids = []
+    for name in ("rv1", "rv2"):
+        r = env.client.post("/v1/applications", json=body, headers={**env.admin, **key(name)})
+        assert r.status_code == 201 and r.json()["decision"] == "refer", r.text
+        ids.append(r.json()["id"])
+    approve_id, decline_id = ids
+    review = {"outcome": "approve", "reason": "Phone inspected in the branch: not rooted."}
+
+    a = env.client.post(
+        f"/v1/applications/{approve_id}/acceptance", headers={**env.admin, **key("early")}
+    )
+    assert a.status_code == 409 and a.json()["rule"] == "not-approved"
+    url = f"/v1/applications/{approve_id}/review"
+    assert env.client.post(url, json=review, headers={**env.viewer, **key("v")}).status_code == 403
+    assert env.client.post(url, json=review, headers=env.officer).status_code == 400
+    bad = env.client.post(
+        url, json={**review, "outcome": "refer"}, headers={**env.officer, **key("bad")}
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "outcome"
+
+    headers = {**env.officer, **key("review")}
+    r = env.client.post(url, json=review, headers=headers)
+    assert r.status_code == 201, r.text
+    reviewed = r.json()
+    assert reviewed["status"] == "approve" and reviewed["decision"] == "refer"
+    shown = env.client.get(f"/v1/applications/{approve_id}", headers=env.viewer).json()
+    assert shown["review"] == reviewed["review"]
+    assert shown["review"]["outcome"] == "approve"
+    assert shown["review"]["reason"] == review["reason"]
+    assert shown["review"]["reviewer"]["name"] == "apps-officer"
+    assert shown["review"]["business_date"] == "2025-01-15"
+    assert shown["review"]["reviewed_at"] == "2025-01-15T04:00:00+00:00"  # noon in Shanghai
+    assert env.client.post(url, json=review, headers=headers).json() == reviewed  # replay
+    again = env.client.post(
+        url, json={**review, "outcome": "decline"}, headers={**env.admin, **key("again")}
+    )
+    assert again.status_code == 409 and again.json()["rule"] == "already-reviewed"
+    explain = env.client.get(f"/v1/applications/{approve_id}/explain", headers=env.admin).json()
+    assert explain["record"]["outcome"] == "refer" and explain["record_hash_ok"] is True
+
+    a = env.client.post(
+        f"/v1/applications/{approve_id}/acceptance", headers={**env.admin, **key("acc")}
+    )
+    assert a.status_code == 201, a.text
+    assert Decimal(a.json()["loan"]["principal"]) == Decimal(shown["offer"]["amount"])
+
+    r = env.client.post(
+        f"/v1/applications/{decline_id}/review",
+        json={"outcome": "decline", "reason": "Rooted phone confirmed."},
+        headers={**env.admin, **key("decl")},
+    )
+    assert r.status_code == 201 and r.json()["status"] == "decline", r.text
+    a = env.client.post(
+        f"/v1/applications/{decline_id}/acceptance", headers={**env.admin, **key("acc2")}
+    )
+    assert a.status_code == 409 and a.json()["rule"] == "not-approved"
+
+    clean = application(borrower_id, code)
+    r = env.client.post("/v1/applications", json=clean, headers={**env.admin, **key("ok")})
+    assert r.json()["decision"] == "approve", r.text
+    not_referred = env.client.post(
+        f"/v1/applications/{r.json()['id']}/review",
+        json=review,
+        headers={**env.admin, **key("nr")},
+    )
+    assert not_referred.status_code == 409 and not_referred.json()["rule"] == "not-referred"
+
+
+def test_merchant_with_social_metrics(env: Env) -> None:
+    code = product(env)
+    merchant_id = borrower_with(env, "credit_bureau", "scoring", merchant=True)
+    env.travel(date(2025, 6, 2))  # the day after the sample's last weekly period
+    body = application(
+        merchant_id, code, employment="merchant", social_metrics=sample("social.json")
+    )
+    r = env.client.post("/v1/applications", json=body, headers={**env.admin, **key("soc0")})
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "purpose" and "social_commerce_data" in r.json()["detail"]
+
+    consent(env, merchant_id, "social_commerce_data")
+    r = env.client.post("/v1/applications", json=body, headers={**env.admin, **key("soc1")})
+    assert r.status_code == 201, r.text
+    explain = env.client.get(f"/v1/applications/{r.json()['id']}/explain", headers=env.admin)
+    assert explain.status_code == 200 and explain.json()["record_hash_ok"] is True
+    record = explain.json()["record"]
+    features = record["features"]
+    assert features["merchant"] is True and record["inputs"]["social_metrics_sent"] is True
+    assert features["social_platform"] == "douyin" and features["social_granularity"] == "weekly"
+    assert features["social_followers"] == 17800  # the last period, 2025-06-01
+    assert features["social_days_since_update"] == 1 and features["social_stale"] is False
+    # GMV over the 30 days to 2025-06-01: the weekly periods dated 05-04 .. 06-01 (hand sum)
+    assert Decimal(str(features["social_gmv_30d"])) == Decimal("38893.00") + Decimal(
+        "41385.00"
+    ) + Decimal("43877.00") + Decimal("41741.00") + Decimal("44233.00")
+    assert features["social_comments_scored"] == 6  # the blank comment is not scored

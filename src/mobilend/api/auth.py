@@ -28,6 +28,7 @@ PERMISSIONS = (
     "consents:write",
     "applications:write",
     "applications:read",
+    "applications:review",
     "decisions:explain",
 )
 ROLES: dict[str, frozenset[str]] = {

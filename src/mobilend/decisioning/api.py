@@ -1,8 +1,8 @@
-"""HTTP routes for loan applications: submit, read, accept, explain (thin)."""
+"""HTTP routes for loan applications: submit, read, review, accept, explain (thin)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from mobilend.api.auth import Principal, require
 from mobilend.api.idempotency import run_idempotent
 from mobilend.db.session import unit_of_work
-from mobilend.decisioning.models import Application, DecisionRecord
+from mobilend.decisioning.models import Application, ApplicationReview, DecisionRecord
 from mobilend.decisioning.pricing import JURISDICTIONS
-from mobilend.decisioning.schemas import ApplicationIn
+from mobilend.decisioning.schemas import ApplicationIn, ReviewIn
 from mobilend.decisioning.sources.bureau import BureauAdapter, FileBureau, SimulatedBureau
 from mobilend.loans.api import _loan_out
 from mobilend.origination.api import request_cipher
@@ -75,13 +75,40 @@ def decision_context(request: Request) -> service.DecisionContext:
             bureau=bureau_for(settings),
             models=getattr(state, "models", None) or models_for(settings),
             config=engine_config(settings),
+            offer_valid_days=settings.offer_valid_days,
         )
         state.decisions = ctx
     return ctx
 
 
-def _out(application: Application, row: DecisionRecord) -> dict[str, Any]:
+def _valid_days(request: Request) -> int:
+    settings: Settings = request.app.state.settings
+    return settings.offer_valid_days
+
+
+def _review_out(review: ApplicationReview | None) -> dict[str, Any] | None:
+    if review is None:
+        return None
+    return {
+        "outcome": review.outcome,
+        "reason": review.reason,
+        "reviewer": {"credential_id": review.reviewer_credential_id, "name": review.reviewer_name},
+        "business_date": review.business_date.isoformat(),
+        "reviewed_at": review.reviewed_at.astimezone(UTC).isoformat(),
+    }
+
+
+def _out(
+    application: Application,
+    row: DecisionRecord,
+    review: ApplicationReview | None,
+    valid_days: int,
+) -> dict[str, Any]:
     record = row.record
+    offer = record.get("offer")
+    if offer and offer.get("status") == "offered" and "valid_until" not in offer:
+        until = _service().offer_valid_until(application, record, valid_days)
+        offer = {**offer, "valid_until": until.isoformat()}  # a record from before expiry
     return {
         "id": application.id,
         "borrower_id": application.borrower_id,
@@ -92,9 +119,15 @@ def _out(application: Application, row: DecisionRecord) -> dict[str, Any]:
         "status": application.status,
         "decision": row.outcome,
         "reasons": record["reasons"],
-        "offer": record.get("offer"),
+        "offer": offer,
+        "review": _review_out(review),
         "loan_id": application.loan_id,
     }
+
+
+def _read(session: Session, application_id: int, valid_days: int) -> dict[str, Any]:
+    application, row = _service().get_application(session, application_id)
+    return _out(application, row, _service().get_review(session, application_id), valid_days)
 
 
 @router.post("/applications", status_code=201)
@@ -110,7 +143,7 @@ def submit_application(
         application, row = _service().submit_application(
             session, body, ctx=ctx, now=now, today=today
         )
-        return 201, _out(application, row)
+        return 201, _out(application, row, None, ctx.offer_valid_days)
 
     return run_idempotent(request, who, body.model_dump(mode="json"), effect)
 
@@ -120,19 +153,53 @@ def get_application(
     application_id: int, request: Request, _: Principal = require("applications:read")
 ) -> dict[str, Any]:
     with unit_of_work(request.app.state.sessions) as session:
-        return _out(*_service().get_application(session, application_id))
+        return _read(session, application_id, _valid_days(request))
+
+
+@router.post("/applications/{application_id}/review", status_code=201)
+def review_application(
+    application_id: int,
+    body: ReviewIn,
+    request: Request,
+    who: Principal = require("applications:review"),
+) -> JSONResponse:
+    """A credit officer approves or declines a referred application (409 unless referred, or
+    reviewed already; approve after the offer's valid_until: 409 offer-expired)."""
+    now: datetime = request.app.state.clock.now()
+    today: date = request.app.state.clock.today()
+    valid_days = _valid_days(request)
+
+    def effect(session: Session) -> tuple[int, dict[str, Any]]:
+        application, row, review = _service().review_application(
+            session,
+            application_id,
+            body,
+            reviewer_id=who.credential_id,
+            reviewer_name=who.name,
+            now=now,
+            today=today,
+            valid_days=valid_days,
+        )
+        return 201, _out(application, row, review, valid_days)
+
+    payload = {"application_id": application_id, **body.model_dump(mode="json")}
+    return run_idempotent(request, who, payload, effect)
 
 
 @router.post("/applications/{application_id}/acceptance", status_code=201)
 def accept_offer(
     application_id: int, request: Request, who: Principal = require("applications:write")
 ) -> JSONResponse:
-    """Accept an approved offer: the loan is booked on the offered terms (409 the 2nd time)."""
+    """Accept an approved offer: the loan is booked on the offered terms (409 the 2nd time,
+    or offer-expired after the offer's valid_until)."""
+    today: date = request.app.state.clock.today()
+    valid_days = _valid_days(request)
 
     def effect(session: Session) -> tuple[int, dict[str, Any]]:
-        application, loan = _service().accept_offer(session, application_id)
-        _, row = _service().get_application(session, application_id)
-        return 201, {**_out(application, row), "loan": _loan_out(loan)}
+        _, loan = _service().accept_offer(
+            session, application_id, today=today, valid_days=valid_days
+        )
+        return 201, {**_read(session, application_id, valid_days), "loan": _loan_out(loan)}
 
     return run_idempotent(request, who, {"application_id": application_id}, effect)
 
@@ -143,9 +210,9 @@ def explain(
 ) -> dict[str, Any]:
     """Operator view: the whole decision record, and whether its hash still matches."""
     with unit_of_work(request.app.state.sessions) as session:
-        application, row = _service().get_application(session, application_id)
+        _, row = _service().get_application(session, application_id)
         return {
-            "application": _out(application, row),
+            "application": _read(session, application_id, _valid_days(request)),
             "record": row.record,
             "record_hash": row.record_hash,
             "record_hash_ok": _service().record_hash(row.record) == row.record_hash,

@@ -47,3 +47,19 @@ class ApplicationIn(BaseModel):
     _floats = field_validator(
         "amount", "income_monthly", "employment_years", "collateral_value", mode="before"
     )(classmethod(lambda cls, v: _no_float(v)))
+
+
+class ReviewIn(BaseModel):
+    """A credit officer's decision on a referred application, with the reason for the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approve", "decline"]
+    reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("reason must not be blank")
+        return value.strip()

@@ -10,6 +10,14 @@ sha256 of its canonical JSON) are written in the caller's unit of work.
 
 Optional checks not run count as "no finding": without an ID-card image `id_ocr_mismatch` is
 false, without device signals `device_rooted` is false; the record says which checks ran.
+
+An offer carries `valid_until` (the decision's business date + the context's
+offer_valid_days, frozen on the record); accept_offer refuses it after that date (OfferExpired).
+review_application records a credit officer's approve/decline of a referred application as a
+separate append-only ApplicationReview row (the decision record is never changed) and sets the
+application's status to the review's outcome; an approved review makes the record's offer
+acceptable (a refer outcome always carries one: the engine prices and caps before the policy's
+approve/refer applies), within the same validity date.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -31,8 +39,8 @@ from mobilend.db.session import is_postgres
 from mobilend.decisioning import engine
 from mobilend.decisioning.default_models import ModelSet
 from mobilend.decisioning.features import build_features
-from mobilend.decisioning.models import Application, DecisionRecord
-from mobilend.decisioning.schemas import ApplicationIn
+from mobilend.decisioning.models import Application, ApplicationReview, DecisionRecord
+from mobilend.decisioning.schemas import ApplicationIn, ReviewIn
 from mobilend.decisioning.sources.bureau import BureauAdapter, BureauReport, NoReport
 from mobilend.decisioning.sources.device import parse_device_signals
 from mobilend.decisioning.sources.social import parse_social_metrics
@@ -45,6 +53,22 @@ from mobilend.origination.service import decrypt_borrower, require_consent
 
 RECORD_FORMAT = "mobilend-decision/1"
 BASE_PURPOSES = ["credit_bureau", "scoring"]
+DEFAULT_OFFER_VALID_DAYS = 7
+
+
+class OfferExpired(Conflict):
+    """The offer's valid_until is before the business date of the acceptance."""
+
+    type = "offer-expired"
+    title = "Offer expired"
+
+    def __init__(self, application_id: int, valid_until: date, today: date) -> None:
+        super().__init__(
+            f"the offer of application {application_id} was valid until {valid_until}; "
+            f"today is {today}",
+            field="application_id",
+            rule="offer-expired",
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,7 @@ class DecisionContext:
     bureau: BureauAdapter
     models: ModelSet
     config: engine.EngineConfig
+    offer_valid_days: int = DEFAULT_OFFER_VALID_DAYS
 
     @property
     def imei_key(self) -> bytes:
@@ -238,10 +263,15 @@ def submit_application(
                 "max_ltv": ctx.config.max_ltv,
                 "regulatory_max": ctx.config.regulatory_max,
                 "pricing": vars(ctx.config.pricing),
+                "offer_valid_days": ctx.offer_valid_days,
             }
         ),
         **decision.record(),
     }
+    offer = record.get("offer")
+    if offer and offer.get("status") == "offered":
+        valid_until = today + timedelta(days=ctx.offer_valid_days)
+        record["offer"] = {**offer, "valid_until": valid_until.isoformat()}
     record = json.loads(canonical_json(record))  # exactly what the hash covers
     row = DecisionRecord(
         application_id=application.id,
@@ -266,15 +296,95 @@ def get_application(session: Session, application_id: int) -> tuple[Application,
     return application, row
 
 
-def accept_offer(session: Session, application_id: int) -> tuple[Application, Loan]:
-    """Book the loan of an approved offer, on exactly the offered terms (amount, rate,
-    periods, start date). A second acceptance is a Conflict (rule already-accepted)."""
+def offer_valid_until(
+    application: Application, record: dict[str, Any], valid_days: int
+) -> date | None:
+    """The last business date the record's offer can be accepted; None without an offer.
+    Records written before offers carried `valid_until` get business date + valid_days."""
+    offer = record.get("offer") or {}
+    if offer.get("status") != "offered":
+        return None
+    if "valid_until" in offer:
+        return date.fromisoformat(offer["valid_until"])
+    return application.business_date + timedelta(days=valid_days)
+
+
+def get_review(session: Session, application_id: int) -> ApplicationReview | None:
+    return session.scalar(
+        select(ApplicationReview).where(ApplicationReview.application_id == application_id)
+    )
+
+
+def _locked_application(session: Session, application_id: int) -> Application:
     query = select(Application).where(Application.id == application_id)
     if is_postgres(session):
         query = query.with_for_update()
     application = session.scalar(query)
     if application is None:
         raise NotFound(f"application {application_id} not found", field="application_id")
+    return application
+
+
+def review_application(
+    session: Session,
+    application_id: int,
+    data: ReviewIn,
+    *,
+    reviewer_id: int,
+    reviewer_name: str,
+    now: datetime,
+    today: date,
+    valid_days: int = DEFAULT_OFFER_VALID_DAYS,
+) -> tuple[Application, DecisionRecord, ApplicationReview]:
+    """A credit officer approves or declines a referred application. Conflict (rule
+    not-referred) unless the decision was refer, (already-reviewed) the second time; an
+    approval after the offer's valid_until is OfferExpired (a decline is still recorded)."""
+    application = _locked_application(session, application_id)
+    _, row = get_application(session, application_id)
+    if row.outcome != "refer":
+        raise Conflict(
+            f"application {application_id} was not referred (decision: {row.outcome})",
+            field="application_id",
+            rule="not-referred",
+        )
+    if get_review(session, application_id) is not None:
+        raise Conflict(
+            f"application {application_id} is already reviewed (status: {application.status})",
+            field="application_id",
+            rule="already-reviewed",
+        )
+    if data.outcome == "approve":
+        valid_until = offer_valid_until(application, row.record, valid_days)
+        if valid_until is None:  # pragma: no cover - a refer outcome always has an offer
+            raise Conflict("the application has no offer", field="application_id", rule="no-offer")
+        if today > valid_until:
+            raise OfferExpired(application_id, valid_until, today)
+    review = ApplicationReview(
+        application_id=application_id,
+        outcome=data.outcome,
+        reason=data.reason,
+        reviewer_credential_id=reviewer_id,
+        reviewer_name=reviewer_name,
+        business_date=today,
+        reviewed_at=now,
+    )
+    session.add(review)
+    application.status = data.outcome
+    session.flush()
+    return application, row, review
+
+
+def accept_offer(
+    session: Session,
+    application_id: int,
+    *,
+    today: date,
+    valid_days: int = DEFAULT_OFFER_VALID_DAYS,
+) -> tuple[Application, Loan]:
+    """Book the loan of an approved offer (by the decision, or by a review of a referral), on
+    exactly the offered terms (amount, rate, periods, start date). A second acceptance is a
+    Conflict (rule already-accepted); after the offer's valid_until, OfferExpired."""
+    application = _locked_application(session, application_id)
     if application.status == "accepted":
         raise Conflict(
             f"application {application_id} is already accepted (loan {application.loan_id})",
@@ -289,8 +399,11 @@ def accept_offer(session: Session, application_id: int) -> tuple[Application, Lo
         )
     _, row = get_application(session, application_id)
     offer = row.record.get("offer") or {}
-    if offer.get("status") != "offered":  # pragma: no cover - approve always has an offer
+    valid_until = offer_valid_until(application, row.record, valid_days)
+    if valid_until is None:  # pragma: no cover - approve always has an offer
         raise Conflict("the application has no offer", field="application_id", rule="no-offer")
+    if today > valid_until:
+        raise OfferExpired(application_id, valid_until, today)
     loan = create_loan(
         session,
         LoanIn(
