@@ -187,3 +187,38 @@ def test_model_init_reuses_the_trained_registry(tmp_path_factory: pytest.TempPat
     state = json.loads(r.stdout)
     assert state["registry"] == str(root)
     assert state["champion"] and state["challenger"] and state["champion"] != state["challenger"]
+
+
+@pytest.mark.integration
+def test_model_monitor_flags_a_shifted_population(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from mobilend.decisioning.datasets import german_credit
+    from mobilend.decisioning.registry import ModelRegistry
+    from tests.unit.test_engine import shared_model_dir
+
+    root = shared_model_dir(tmp_path_factory)
+    champion = root / ModelRegistry(root).state["champion"]
+    X, _ = german_credit()
+    baseline = tmp_path / "baseline.csv"
+    X.to_csv(baseline, index=False)
+    # The same population: every bin holds the same share, so every PSI is exactly 0.
+    same = json.loads(
+        run(["model", "monitor", "--model", str(champion), "--baseline", str(baseline),
+             "--recent", str(baseline), "--json"]).stdout
+    )  # fmt: skip
+    assert same["score"] == {"psi": 0.0, "status": "stable"}
+    assert all(v["psi"] == 0.0 for v in same["features"].values())
+    # Everyone 25 years older: all ages leave the baseline's lower bins, so AGE must be "act".
+    shifted = X.copy()
+    shifted["AGE"] = shifted["AGE"] + 25
+    recent = tmp_path / "recent.csv"
+    shifted.to_csv(recent, index=False)
+    r = run(["model", "monitor", "--model", str(champion), "--baseline", str(baseline),
+             "--recent", str(recent), "--json"])  # fmt: skip
+    report = json.loads(r.stdout)
+    assert report["features"]["AGE"]["status"] == "act"
+    assert report["features"]["DURATION"]["psi"] == 0.0
+    bad = run(["model", "monitor", "--model", str(champion), "--baseline", str(baseline),
+               "--recent", str(tmp_path / "nope.csv")])  # fmt: skip
+    assert bad.returncode == 2
