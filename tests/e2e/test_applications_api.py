@@ -93,14 +93,16 @@ def consent(env: Env, borrower_id: int, *purposes: str) -> None:
         assert c.status_code == 201, c.text
 
 
-def borrower_with(env: Env, *purposes: str, merchant: bool = False) -> int:
+def borrower_with(
+    env: Env, *purposes: str, merchant: bool = False, id_number: str | None = None
+) -> int:
     """A person born 1990-01-01 (or a merchant with a fresh USCC), with a clean bureau file."""
     if merchant:
         base = "91110108" + "".join(random.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=9))
         number = base + uscc.calc_check_digit(base)
         person = {"kind": "merchant", "name": "某某小店", "uscc": number, "phone": new_phone()}
     else:
-        number = new_id_number(date(1990, 1, 1))
+        number = id_number or new_id_number(date(1990, 1, 1))
         person = {"name": "李四", "id_number": number, "phone": new_phone()}
     r = env.client.post("/v1/borrowers", json=person, headers=env.admin)
     assert r.status_code == 201, r.text
@@ -431,3 +433,38 @@ def test_merchant_with_social_metrics(env: Env) -> None:
         "41385.00"
     ) + Decimal("43877.00") + Decimal("41741.00") + Decimal("44233.00")
     assert features["social_comments_scored"] == 6  # the blank comment is not scored
+
+
+def test_id_card_image_is_read_and_cross_checked(env: Env) -> None:
+    """The applicant's drawn ID card matches what was registered; someone else's card is
+    a mismatch, which the default policy refers (RF_ID_MISMATCH)."""
+    import base64
+
+    from tests.ocr_cards import Person, draw_card, png_bytes, require_cjk_font
+
+    font = require_cjk_font()
+    code = product(env)
+    number = new_id_number(date(1990, 1, 1))
+    borrower_id = borrower_with(
+        env, "credit_bureau", "scoring", "identity_verification", id_number=number
+    )
+    mine = Person("李四", "男", "汉", date(1990, 1, 1), "北京市朝阳区建国路88号", number)
+    other = Person("王五", "男", "汉", date(1990, 1, 1), "北京市朝阳区建国路88号", number)
+
+    def submit(card: Person, name: str) -> dict[str, Any]:
+        image = base64.b64encode(png_bytes(draw_card(card, font_path=font))).decode()
+        body = application(borrower_id, code, id_card_image_base64=image)
+        r = env.client.post("/v1/applications", json=body, headers={**env.admin, **key(name)})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    good = submit(mine, "ocr-match")
+    record = env.client.get(f"/v1/applications/{good['id']}/explain", headers=env.admin).json()
+    check = record["record"]["checks"]["id_card"]
+    assert check["fields"]["name"] == check["fields"]["id_number"] == "match"
+    assert check["mismatch"] is False and good["decision"] == "approve"
+    assert number not in json.dumps(record)  # the full ID number never appears
+
+    bad = submit(other, "ocr-mismatch")
+    assert bad["decision"] == "refer"
+    assert "RF_ID_MISMATCH" in [x["code"] for x in bad["reasons"]]
