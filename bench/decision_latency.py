@@ -212,6 +212,7 @@ def over_http(model_dir: Path, n: int) -> dict[str, float]:
             "MOBILEND_DATA_DIR": str(work / "data"),
             "MOBILEND_MODEL_DIR": str(model_dir),
             "MOBILEND_BOOTSTRAP_ADMIN": "false",
+            "MOBILEND_PRELOAD_MODELS": "true",  # a decision server: models loaded at start
         }
         cli(env, "db", "upgrade")
         token = json.loads(cli(env, "credentials", "create", "--name", "bench", "--role", "admin"))[
