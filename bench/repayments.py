@@ -75,6 +75,7 @@ class BackendResult:
     bare_rate: float = 0.0
     bare_p50_ms: float = 0.0
     bare_p99_ms: float = 0.0
+    same_rate: float = 0.0  # PostgreSQL: bare transactions doing a repayment's reads and writes
     postings: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     error_examples: list[str] = field(default_factory=list)
@@ -149,6 +150,102 @@ SQLITE_BARE_DDL = [
        amount numeric(20, 2) NOT NULL)""",
 ]
 LINES = (("cash", "12.34"), ("interest_receivable", "-2.34"), ("principal_receivable", "-10.00"))
+
+# The same reads and writes as one repayment through the service, as bare SQL: lock the loan,
+# read its 24 installments, insert the entry, its lines, the repayment and its allocations,
+# update the installment, read the balances, check and store the idempotency record.
+PG_SAME_WRITES_DDL = [
+    "CREATE TABLE bare_loans (id integer PRIMARY KEY, status varchar(16) NOT NULL)",
+    """CREATE TABLE bare_installments (id bigserial PRIMARY KEY, loan_id integer NOT NULL,
+       number integer NOT NULL, due_date date NOT NULL, principal numeric(20, 2) NOT NULL,
+       interest numeric(20, 2) NOT NULL, paid_principal numeric(20, 2) NOT NULL DEFAULT 0,
+       paid_interest numeric(20, 2) NOT NULL DEFAULT 0)""",
+    "CREATE INDEX ON bare_installments (loan_id)",
+    "CREATE INDEX ON bare_lines (loan_id, account)",
+    """CREATE TABLE bare_repayments (id bigserial PRIMARY KEY, loan_id integer NOT NULL,
+       amount numeric(20, 2) NOT NULL, value_date date NOT NULL, entry_id bigint NOT NULL,
+       created_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE bare_allocations (id bigserial PRIMARY KEY, repayment_id bigint NOT NULL,
+       entry_id bigint NOT NULL, installment_number integer NOT NULL,
+       component varchar(16) NOT NULL, amount numeric(20, 2) NOT NULL)""",
+    """CREATE TABLE bare_idempotency (key varchar(255) PRIMARY KEY, request_hash varchar(64)
+       NOT NULL, response jsonb NOT NULL)""",
+]
+
+
+def bare_postgres_same_writes(
+    url: str, transactions: int, threads: int, loans: int = 400
+) -> tuple[float, list[float]]:
+    """Transactions doing what a repayment does in the database, with no application code."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for ddl in PG_SAME_WRITES_DDL:
+            conn.execute(ddl)
+        conn.execute(
+            "INSERT INTO bare_loans SELECT g, 'active' FROM generate_series(1, %s) g", (loans,)
+        )
+        conn.execute(
+            "INSERT INTO bare_installments (loan_id, number, due_date, principal, interest)"
+            " SELECT l, n, current_date + n * 30, 400, 20"
+            " FROM generate_series(1, %s) l, generate_series(1, 24) n",
+            (loans,),
+        )
+    response = json.dumps({"result": {"amount": "12.34"}, "loan": {"balances": {"p": "1.00"}}})
+
+    def worker(n: int) -> list[float]:
+        times = []
+        tag = uuid.uuid4().hex
+        with psycopg.connect(url, autocommit=True) as conn:
+            for i in range(n):
+                loan = i % loans + 1
+                key = f"{tag}-{i}"
+                t0 = time.perf_counter()
+                with conn.transaction():
+                    conn.execute("SELECT response FROM bare_idempotency WHERE key = %s", (key,))
+                    conn.execute("SELECT * FROM bare_loans WHERE id = %s FOR UPDATE", (loan,))
+                    conn.execute(
+                        "SELECT * FROM bare_installments WHERE loan_id = %s ORDER BY number",
+                        (loan,),
+                    ).fetchall()
+                    entry = conn.execute(
+                        "INSERT INTO bare_entries (loan_id, kind, business_date, description)"
+                        " VALUES (%s, 'repayment', %s, 'repayment') RETURNING id",
+                        (loan, date.today()),
+                    ).fetchone()[0]  # type: ignore[index]
+                    conn.execute(
+                        "INSERT INTO bare_lines (entry_id, account, loan_id, currency, amount)"
+                        " VALUES (%s, %s, %s, 'CNY', %s), (%s, %s, %s, 'CNY', %s),"
+                        " (%s, %s, %s, 'CNY', %s)",
+                        [v for a, m in LINES for v in (entry, a, loan, Decimal(m))],
+                    )
+                    rep = conn.execute(
+                        "INSERT INTO bare_repayments (loan_id, amount, value_date, entry_id)"
+                        " VALUES (%s, 12.34, %s, %s) RETURNING id",
+                        (loan, date.today(), entry),
+                    ).fetchone()[0]  # type: ignore[index]
+                    conn.execute(
+                        "INSERT INTO bare_allocations (repayment_id, entry_id,"
+                        " installment_number, component, amount)"
+                        " VALUES (%s, %s, 1, 'interest', 2.34), (%s, %s, 1, 'principal', 10)",
+                        (rep, entry, rep, entry),
+                    )
+                    conn.execute(
+                        "UPDATE bare_installments SET paid_principal = paid_principal + 10,"
+                        " paid_interest = paid_interest + 2.34 WHERE loan_id = %s AND number = 1",
+                        (loan,),
+                    )
+                    conn.execute(
+                        "SELECT account, sum(amount) FROM bare_lines WHERE loan_id = %s"
+                        " GROUP BY account",
+                        (loan,),
+                    ).fetchall()
+                    conn.execute(
+                        "INSERT INTO bare_idempotency VALUES (%s, %s, %s)",
+                        (key, "0" * 64, response),
+                    )
+                times.append(time.perf_counter() - t0)
+        return times
+
+    return _run_bare(worker, transactions, threads)
 
 
 def _split(n: int, parts: int) -> list[int]:
@@ -456,6 +553,13 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Backen
         result.bare_p50_ms = percentile(times, 50) * 1e3
         result.bare_p99_ms = percentile(times, 99) * 1e3
         print(f"[{backend}] bare: {rate:,.0f} tx/s", flush=True)
+        if backend == "postgres":
+            result.same_rate, _ = bare_postgres_same_writes(
+                url, args.bare_transactions, args.threads
+            )
+            print(
+                f"[{backend}] bare, a repayment's writes: {result.same_rate:,.0f} tx/s", flush=True
+            )
 
         env = {
             **os.environ,
@@ -641,6 +745,12 @@ def report(results: list[BackendResult], args: argparse.Namespace) -> str:
             f"Repayment entries average {r.lines_per_entry:.2f} lines; database {r.db_size}"
             + (f", of which idempotency records {r.idempotency_size}" if r.idempotency_size else "")
             + f"; trial balance balanced: {r.balanced}."
+            + (
+                f" Bare transactions doing a repayment's reads and writes (11 statements): "
+                f"{r.same_rate:,.0f}/s; service/that = {r.rate / r.same_rate:.3f}."
+                if r.same_rate
+                else ""
+            )
             + (f" Errors: {dict(r.errors)}, e.g. {r.error_examples[:1]}." if r.errors else "")
             + (f" {r.stopped_early}." if r.stopped_early else ""),
             "",
