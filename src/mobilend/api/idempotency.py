@@ -81,10 +81,10 @@ def run_idempotent(
                 session.flush()
             return JSONResponse(response, status_code=status)
         except IntegrityError:
-            continue  # a concurrent request with the same key won; read its stored response
-    return problem(
-        409, "idempotency-conflict", "Conflict", "concurrent use of the Idempotency-Key", HEADER
-    )
+            if _attempt:  # not a lost race on the key: the effect itself conflicts
+                raise
+            # a concurrent request with the same key may have won: read its stored response
+    raise AssertionError("unreachable")
 
 
 def _replay(stored: IdempotencyRecord, digest: str) -> JSONResponse:
