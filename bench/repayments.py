@@ -173,10 +173,8 @@ PG_SAME_WRITES_DDL = [
 ]
 
 
-def bare_postgres_same_writes(
-    url: str, transactions: int, threads: int, loans: int = 400
-) -> tuple[float, list[float]]:
-    """Transactions doing what a repayment does in the database, with no application code."""
+def same_writes_setup(url: str, loans: int = 400) -> None:
+    """The tables a repayment touches, with `loans` loans of 24 installments each."""
     with psycopg.connect(url, autocommit=True) as conn:
         for ddl in PG_SAME_WRITES_DDL:
             conn.execute(ddl)
@@ -189,59 +187,71 @@ def bare_postgres_same_writes(
             " FROM generate_series(1, %s) l, generate_series(1, 24) n",
             (loans,),
         )
-    response = json.dumps({"result": {"amount": "12.34"}, "loan": {"balances": {"p": "1.00"}}})
+
+
+SAME_WRITES_RESPONSE = json.dumps(
+    {"result": {"amount": "12.34"}, "loan": {"balances": {"p": "1.00"}}}
+)
+
+
+def same_writes_tx(conn: psycopg.Connection, loan: int, key: str) -> None:
+    """One transaction doing a repayment's reads and writes (11 statements)."""
+    with conn.transaction():
+        conn.execute("SELECT response FROM bare_idempotency WHERE key = %s", (key,))
+        conn.execute("SELECT * FROM bare_loans WHERE id = %s FOR UPDATE", (loan,))
+        conn.execute(
+            "SELECT * FROM bare_installments WHERE loan_id = %s ORDER BY number", (loan,)
+        ).fetchall()
+        entry = conn.execute(
+            "INSERT INTO bare_entries (loan_id, kind, business_date, description)"
+            " VALUES (%s, 'repayment', %s, 'repayment') RETURNING id",
+            (loan, date.today()),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO bare_lines (entry_id, account, loan_id, currency, amount)"
+            " VALUES (%s, %s, %s, 'CNY', %s), (%s, %s, %s, 'CNY', %s),"
+            " (%s, %s, %s, 'CNY', %s)",
+            [v for a, m in LINES for v in (entry, a, loan, Decimal(m))],
+        )
+        rep = conn.execute(
+            "INSERT INTO bare_repayments (loan_id, amount, value_date, entry_id)"
+            " VALUES (%s, 12.34, %s, %s) RETURNING id",
+            (loan, date.today(), entry),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO bare_allocations (repayment_id, entry_id,"
+            " installment_number, component, amount)"
+            " VALUES (%s, %s, 1, 'interest', 2.34), (%s, %s, 1, 'principal', 10)",
+            (rep, entry, rep, entry),
+        )
+        conn.execute(
+            "UPDATE bare_installments SET paid_principal = paid_principal + 10,"
+            " paid_interest = paid_interest + 2.34 WHERE loan_id = %s AND number = 1",
+            (loan,),
+        )
+        conn.execute(
+            "SELECT account, sum(amount) FROM bare_lines WHERE loan_id = %s GROUP BY account",
+            (loan,),
+        ).fetchall()
+        conn.execute(
+            "INSERT INTO bare_idempotency VALUES (%s, %s, %s)",
+            (key, "0" * 64, SAME_WRITES_RESPONSE),
+        )
+
+
+def bare_postgres_same_writes(
+    url: str, transactions: int, threads: int, loans: int = 400
+) -> tuple[float, list[float]]:
+    """Transactions doing what a repayment does in the database, with no application code."""
+    same_writes_setup(url, loans)
 
     def worker(n: int) -> list[float]:
         times = []
         tag = uuid.uuid4().hex
         with psycopg.connect(url, autocommit=True) as conn:
             for i in range(n):
-                loan = i % loans + 1
-                key = f"{tag}-{i}"
                 t0 = time.perf_counter()
-                with conn.transaction():
-                    conn.execute("SELECT response FROM bare_idempotency WHERE key = %s", (key,))
-                    conn.execute("SELECT * FROM bare_loans WHERE id = %s FOR UPDATE", (loan,))
-                    conn.execute(
-                        "SELECT * FROM bare_installments WHERE loan_id = %s ORDER BY number",
-                        (loan,),
-                    ).fetchall()
-                    entry = conn.execute(
-                        "INSERT INTO bare_entries (loan_id, kind, business_date, description)"
-                        " VALUES (%s, 'repayment', %s, 'repayment') RETURNING id",
-                        (loan, date.today()),
-                    ).fetchone()[0]  # type: ignore[index]
-                    conn.execute(
-                        "INSERT INTO bare_lines (entry_id, account, loan_id, currency, amount)"
-                        " VALUES (%s, %s, %s, 'CNY', %s), (%s, %s, %s, 'CNY', %s),"
-                        " (%s, %s, %s, 'CNY', %s)",
-                        [v for a, m in LINES for v in (entry, a, loan, Decimal(m))],
-                    )
-                    rep = conn.execute(
-                        "INSERT INTO bare_repayments (loan_id, amount, value_date, entry_id)"
-                        " VALUES (%s, 12.34, %s, %s) RETURNING id",
-                        (loan, date.today(), entry),
-                    ).fetchone()[0]  # type: ignore[index]
-                    conn.execute(
-                        "INSERT INTO bare_allocations (repayment_id, entry_id,"
-                        " installment_number, component, amount)"
-                        " VALUES (%s, %s, 1, 'interest', 2.34), (%s, %s, 1, 'principal', 10)",
-                        (rep, entry, rep, entry),
-                    )
-                    conn.execute(
-                        "UPDATE bare_installments SET paid_principal = paid_principal + 10,"
-                        " paid_interest = paid_interest + 2.34 WHERE loan_id = %s AND number = 1",
-                        (loan,),
-                    )
-                    conn.execute(
-                        "SELECT account, sum(amount) FROM bare_lines WHERE loan_id = %s"
-                        " GROUP BY account",
-                        (loan,),
-                    ).fetchall()
-                    conn.execute(
-                        "INSERT INTO bare_idempotency VALUES (%s, %s, %s)",
-                        (key, "0" * 64, response),
-                    )
+                same_writes_tx(conn, i % loans + 1, f"{tag}-{i}")
                 times.append(time.perf_counter() - t0)
         return times
 
@@ -459,7 +469,13 @@ class Chunk:
 
 
 def post_chunk(
-    base: str, headers: dict[str, str], loan_ids: list[int], first: int, count: int, threads: int
+    base: str,
+    headers: dict[str, str],
+    loan_ids: list[int],
+    first: int,
+    count: int,
+    threads: int,
+    path: str = "/v1/loans/{loan_id}/repayments",
 ) -> Chunk:
     """Postings first..first+count-1; posting i pays loan i mod len(loans), a seeded amount."""
     lock = threading.Lock()
@@ -478,7 +494,7 @@ def post_chunk(
                 body = {"amount": f"{cents // 100}.{cents % 100:02d}", "reference": f"b{i}"}
                 t0 = time.perf_counter()
                 try:
-                    r = client.post(f"/v1/loans/{loan_id}/repayments", json=body, headers=_key())
+                    r = client.post(path.format(loan_id=loan_id), json=body, headers=_key())
                 except httpx.HTTPError as exc:
                     with lock:
                         errors[type(exc).__name__] += 1

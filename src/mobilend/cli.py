@@ -276,6 +276,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        http="mobilend.api.server:NoDelayH11Protocol",
     )
 
 
