@@ -70,3 +70,50 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return url
     url: str = request.getfixturevalue("pg_server")
     return url
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database used as the template of `isolated_db_url` copies."""
+    try:
+        admin = _pg_admin()
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_URL}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {exc}")
+    name = f"mobilend_tpl_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(normalize_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    from mobilend.db.session import engine_for
+
+    engine_for.cache_clear()  # no open connection may remain on a template
+    try:
+        yield name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def isolated_db_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+    """Like db_url, but a database of the test's own on PostgreSQL too (for whole-book jobs
+    such as mark-to-market, whose figures other tests' rows would change)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/mobilend.db"
+        upgrade(url)
+        yield url
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"mobilend_iso_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    url = make_url(normalize_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        from mobilend.db.session import engine_for
+
+        engine_for.cache_clear()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from mobilend import __version__
 from mobilend.api import problems
+from mobilend.collateral.api import router as collateral_router
 from mobilend.core.clock import Clock, SystemClock
 from mobilend.db.session import build_engine, session_factory
 from mobilend.decisioning.api import models_for
@@ -61,4 +62,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 # Each domain contributes its router; every route in them declares its permission (tested).
-ROUTERS = (loans_router, ledger_router, borrowers_router, ocr_router, applications_router)
+ROUTERS = (
+    loans_router,
+    ledger_router,
+    borrowers_router,
+    ocr_router,
+    applications_router,
+    collateral_router,
+)

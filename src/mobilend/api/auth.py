@@ -30,10 +30,18 @@ PERMISSIONS = (
     "applications:read",
     "applications:review",
     "decisions:explain",
+    "collateral:read",
+    "collateral:write",
+    "devices:command",
+    # Device routes: the caller is a phone proving itself with a one-time token (enroll) or its
+    # own Ed25519 signature (check-in), never a bearer credential; no role holds these.
+    "devices:enroll",
+    "devices:check-in",
 )
+DEVICE_PERMISSIONS = frozenset({"devices:enroll", "devices:check-in"})
 ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset(PERMISSIONS),
-    "officer": frozenset(PERMISSIONS) - {"products:write"},
+    "admin": frozenset(PERMISSIONS) - DEVICE_PERMISSIONS,
+    "officer": frozenset(PERMISSIONS) - DEVICE_PERMISSIONS - {"products:write"},
     "viewer": frozenset(
         {
             "products:read",
@@ -42,6 +50,7 @@ ROLES: dict[str, frozenset[str]] = {
             "ledger:read",
             "borrowers:read",
             "applications:read",
+            "collateral:read",
         }
     ),
 }

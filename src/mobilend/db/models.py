@@ -1,6 +1,19 @@
 """Import every model so the metadata is complete (Alembic, tests)."""
 
 from mobilend.api.models import ApiCredential, IdempotencyRecord
+from mobilend.collateral.models import (
+    CollateralEvent,
+    CollateralTerms,
+    Device,
+    DeviceCheckIn,
+    DeviceCommand,
+    DeviceModel,
+    DeviceTac,
+    DeviceVariant,
+    MarginCall,
+    Pledge,
+    PriceQuote,
+)
 from mobilend.db.base import Base
 from mobilend.decisioning.models import Application, DecisionRecord
 from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
@@ -13,14 +26,25 @@ __all__ = [
     "Application",
     "Base",
     "Borrower",
+    "CollateralEvent",
+    "CollateralTerms",
     "Consent",
     "DecisionRecord",
+    "Device",
+    "DeviceCheckIn",
+    "DeviceCommand",
+    "DeviceModel",
+    "DeviceTac",
+    "DeviceVariant",
     "IdempotencyRecord",
     "Installment",
     "JournalEntry",
     "JournalLine",
     "LedgerAccount",
     "Loan",
+    "MarginCall",
+    "Pledge",
+    "PriceQuote",
     "Product",
     "Repayment",
 ]

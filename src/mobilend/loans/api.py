@@ -220,6 +220,7 @@ def repay(
             value_date=body.value_date or today,
             business_date=today,
             reference=body.reference,
+            now=request.app.state.clock.now(),
         )
         return _repayment_out(r)
 
@@ -241,6 +242,7 @@ def prepay(
             value_date=body.value_date or today,
             business_date=today,
             reference=body.reference,
+            now=request.app.state.clock.now(),
         )
         return _repayment_out(r)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -355,8 +355,13 @@ def repay(
     value_date: date,
     business_date: date,
     reference: str = "",
+    now: datetime | None = None,
 ) -> Repayment:
-    """Apply a repayment by the product waterfall; anything left is held as a credit balance."""
+    """Apply a repayment by the product waterfall; anything left is held as a credit balance.
+
+    With `now` (the API passes its clock's), the loan's pledged phones react at once: released
+    on payoff, re-marked, unlocked when the loan is current again (collateral.pledges).
+    """
     loan = lock_loan(session, loan_id)
     if loan.status == "written_off":
         _check_value_date(loan, value_date, business_date)
@@ -379,7 +384,16 @@ def repay(
     _apply(session, loan, repayment)
     _close_if_repaid(loan, value_date)
     session.flush()
+    _after_payment(session, loan, business_date, now)
     return repayment
+
+
+def _after_payment(session: Session, loan: Loan, business_date: date, now: datetime | None) -> None:
+    if now is None:
+        return
+    from mobilend.collateral.pledges import after_payment  # the collateral domain reacts
+
+    after_payment(session, loan, business_date=business_date, now=now)
 
 
 def _apply(session: Session, loan: Loan, repayment: Repayment) -> None:
@@ -497,6 +511,7 @@ def prepay(
     amount: Decimal | None = None,
     mode: str | None = None,
     reference: str = "",
+    now: datetime | None = None,
 ) -> Repayment:
     """Prepay: settle what is due, then principal ahead of schedule with its accrued interest.
 
@@ -552,6 +567,7 @@ def prepay(
     session.flush()
     _apply(session, loan, repayment)
     _close_if_repaid(loan, value_date)
+    _after_payment(session, loan, business_date, now)
     return repayment
 
 

@@ -1,0 +1,1 @@
+"""Collateral: device catalog, valuation, pledges, mark-to-market and device lock."""
