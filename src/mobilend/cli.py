@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mobilend.collateral.cli import collateral_app
 from mobilend.core.errors import MobilendError, ValidationFailed
 from mobilend.core.money import RoundingMode, parse_amount
 from mobilend.decisioning.model_cli import model_app
@@ -24,6 +25,7 @@ cred_app = typer.Typer(help="API credentials.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(cred_app, name="credentials")
 app.add_typer(model_app, name="model", help="Credit models: train, score, report.")
+app.add_typer(collateral_app, name="collateral")
 err = Console(stderr=True)
 
 
