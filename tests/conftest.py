@@ -104,7 +104,16 @@ def isolated_db_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterato
         upgrade(url)
         yield url
         return
-    template = request.getfixturevalue("pg_template")
+    yield from _pg_copy(request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+def isolated_pg_url(pg_template: str) -> Iterator[str]:
+    """A PostgreSQL database of the test's own (for PostgreSQL-only paths)."""
+    yield from _pg_copy(pg_template)
+
+
+def _pg_copy(template: str) -> Iterator[str]:
     name = f"mobilend_iso_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin()
     admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')

@@ -175,10 +175,20 @@ def live_series(session: Session) -> list[Series]:
     return sorted((r[0], r[1], r[2]) for r in rows)
 
 
-def mark_all(session: Session, *, on: date, now: datetime, batch: int = 2000) -> dict[str, int]:
-    """Mark every active pledge on `on`; expire overdue margin calls. Returns counts."""
+def mark_all(
+    session: Session, *, on: date, now: datetime, method: str = "auto", batch: int = 2000
+) -> dict[str, int]:
+    """Mark every active pledge on `on`; expire overdue margin calls. Returns counts.
+
+    method: "sql" (PostgreSQL only), "decimal" (per pledge), or "auto" (sql on PostgreSQL).
+    """
+    if method not in ("auto", "sql", "decimal"):
+        raise ValueError(f"unknown marking method {method!r}")
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if method == "sql" and not postgres:
+        raise ValueError("the set-based marking needs PostgreSQL")
     refs = {s: reference_value(session, s, on=on) for s in live_series(session)}
-    if session.get_bind().dialect.name == "postgresql":
+    if method == "sql" or (method == "auto" and postgres):
         counts = _mark_all_sql(session, refs, on=on, now=now)
     else:
         counts = _mark_all_loop(session, refs, on=on, now=now, batch=batch)
