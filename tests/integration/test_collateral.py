@@ -21,6 +21,7 @@ from mobilend.core.errors import Conflict, ValidationFailed
 from mobilend.ledger.accounts import Account
 from mobilend.loans import service as loans
 from mobilend.loans.schemas import LoanIn, ProductConfig, ProductIn
+from mobilend.notify.models import OutboxMessage
 from tests.integration.helpers import Db, check_loan_consistent
 
 D = Decimal
@@ -190,6 +191,24 @@ def test_value_ltv_margin_call_as_the_price_falls_and_recovers(isolated_db_url: 
         "prepayment_to_cure": "260.00",
     }
     assert before[3][1]["due_on"] == "2025-02-28"
+    # The borrower was told, in the same transactions (the outbox; sent by the relay).
+    notices = db(lambda s: [(m.topic, m.params) for m in s.scalars(select(OutboxMessage))])
+    assert notices == [
+        (
+            "collateral.margin_call",
+            {
+                "loan_id": loan_id,
+                "value": "2175.00",
+                "ltv_pct": "91.96",
+                "prepayment_to_cure": "260.00",
+                "due_on": "2025-02-28",
+            },
+        ),
+        (
+            "collateral.margin_call_cured",
+            {"loan_id": loan_id, "value": "2300.00", "ltv_pct": "86.96"},
+        ),
+    ]
 
 
 def test_an_unanswered_margin_call_expires(isolated_db_url: str) -> None:

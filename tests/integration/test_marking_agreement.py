@@ -24,6 +24,7 @@ from mobilend.collateral.models import CollateralEvent, MarginCall, Pledge
 from mobilend.db.session import engine_for, session_factory
 from mobilend.loans import service as loans
 from mobilend.loans.schemas import LoanIn, ProductConfig, ProductIn
+from mobilend.notify.models import OutboxMessage
 from tests.integration.helpers import Db
 
 D = Decimal
@@ -145,6 +146,10 @@ def _snapshot(s: Session) -> dict[str, Any]:
             )
             for c in s.scalars(select(MarginCall).order_by(MarginCall.pledge_id, MarginCall.id))
         ],
+        "outbox": sorted(
+            (m.dedupe_key, m.topic, m.loan_id, m.language, sorted(m.params.items()))
+            for m in s.scalars(select(OutboxMessage))
+        ),
         "events": sorted(
             (e.pledge_id, e.kind, e.business_date, sorted(e.detail.items()))
             for e in s.scalars(select(CollateralEvent).where(CollateralEvent.kind != "registered"))
@@ -184,8 +189,15 @@ def test_sql_and_decimal_marks_agree(isolated_pg_url: str) -> None:
         assert by_sql["pledges"] == by_decimal["pledges"]
         assert by_sql["calls"] == by_decimal["calls"]
         assert by_sql["events"] == by_decimal["events"]
+        assert by_sql["outbox"] == by_decimal["outbox"]
         statuses |= {row[4] for row in by_sql["pledges"]}
     # the dates above really exercised every status and every margin-call outcome
     assert statuses == {"ok", "warning", "margin_call", "liquidation"}
     final = _run(isolated_pg_url, date(2025, 3, 1), "sql", keep=False)
     assert {c[6] for c in final["calls"]} >= {"cured", "expired"}
+    topics = {m[1] for m in final["outbox"]}
+    assert topics == {
+        "collateral.margin_call",
+        "collateral.margin_call_cured",
+        "collateral.margin_call_expired",
+    }

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from mobilend.collateral import depreciation, grading, valuation
 from mobilend.collateral.models import DeviceModel, MarginCall, Pledge
+from mobilend.collateral.notices import notify
 from mobilend.collateral.pledges import outstanding, record
 from mobilend.collateral.service import (
     DEFAULT_TERMS,
@@ -43,6 +44,7 @@ from mobilend.collateral.service import (
 )
 from mobilend.core.money import ZERO
 from mobilend.loans.models import Loan
+from mobilend.notify.templates import DEFAULT_LANGUAGE
 
 Series = tuple[str, int, str]  # model_key, storage_gb, grade
 CALL_ZONE = ("margin_call", "liquidation")
@@ -145,10 +147,12 @@ def mark_one(
         session.add(call)
         record(session, pledge, "margin_call", on=on, now=now, due_on=call.due_on.isoformat(),
                **_figures(mark))  # fmt: skip
+        notify(session, pledge, "margin_call", on=on, now=now, mark=mark, due_on=call.due_on)
     elif mark.status in ("ok", "warning") and call is not None:
         call.status, call.closed_on = "cured", on
         record(session, pledge, "margin_call_cured", on=on, now=now,
                **_figures(mark, cure=False))  # fmt: skip
+        notify(session, pledge, "margin_call_cured", on=on, now=now, mark=mark)
     session.flush()
     return mark
 
@@ -238,6 +242,7 @@ def expire_margin_calls(session: Session, *, on: date, now: datetime) -> int:
         record(
             session, pledge, "margin_call_expired", on=on, now=now, due_on=call.due_on.isoformat()
         )
+        notify(session, pledge, "margin_call_expired", on=on, now=now, due_on=call.due_on)
         if pledge.custody_mode == "device_lock" and pledge.status == "active":
             from mobilend.collateral import devices
 
@@ -249,6 +254,10 @@ def expire_margin_calls(session: Session, *, on: date, now: datetime) -> int:
 
 
 # ---------------------------------------------------------------- PostgreSQL, set-based
+
+
+def _ltv_pct(units: str) -> str:
+    return f"coalesce(({units}::numeric / 100)::numeric(12, 2)::text, 'n/a')"
 
 
 def _money(cents: str) -> str:
@@ -316,8 +325,8 @@ WITH owed AS (
         marked_on = :on
     FROM marked m
     WHERE p.id = m.id
-    RETURNING p.id, m.before, m.status, m.value_c, m.owed_c, m.ltv_u, m.short_c, m.cure_c,
-              m.days
+    RETURNING p.id, p.loan_id, m.before, m.status, m.value_c, m.owed_c, m.ltv_u, m.short_c,
+              m.cure_c, m.days
 ), opened AS (
     INSERT INTO margin_calls (pledge_id, opened_on, due_on, ltv, shortfall, prepayment_to_cure,
                               status)
@@ -339,6 +348,19 @@ WITH owed AS (
            'system', :now
     FROM opened o JOIN updated u ON u.id = o.pledge_id
     RETURNING 1
+), call_notices AS (
+    INSERT INTO outbox_messages (dedupe_key, topic, channel, loan_id, language, params,
+                                 business_date, created_at, status, attempts)
+    SELECT 'margin_call:' || u.id || ':' || :on, 'collateral.margin_call', 'sms', u.loan_id,
+           :language,
+           json_build_object('loan_id', u.loan_id, 'value', {_money("u.value_c")},
+                             'ltv_pct', {_ltv_pct("u.ltv_u")},
+                             'prepayment_to_cure', {_money("u.cure_c")},
+                             'due_on', o.due_on::text),
+           :on, :now, 'pending', 0
+    FROM opened o JOIN updated u ON u.id = o.pledge_id
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING 1
 ), events AS (
     INSERT INTO collateral_events (pledge_id, kind, business_date, detail, actor, created_at)
     SELECT id, 'ltv_' || status, :on,
@@ -352,7 +374,7 @@ WITH owed AS (
     RETURNING pledge_id
 )
 SELECT (SELECT count(*) FROM updated) AS marked, (SELECT count(*) FROM events) AS changed,
-       (SELECT count(*) FROM call_events) AS opened
+       (SELECT count(*) FROM call_events) AS opened, (SELECT count(*) FROM call_notices) AS n
 """
 
 CURE_CALLS_SQL = """
@@ -369,6 +391,17 @@ WITH cured AS (
                              'ltv', p.ltv::numeric(12, 4)::text, 'shortfall', p.shortfall::text),
            'system', :now
     FROM cured JOIN pledges p ON p.id = cured.pledge_id
+    RETURNING 1
+), notices AS (
+    INSERT INTO outbox_messages (dedupe_key, topic, channel, loan_id, language, params,
+                                 business_date, created_at, status, attempts)
+    SELECT 'margin_call_cured:' || p.id || ':' || :on, 'collateral.margin_call_cured', 'sms',
+           p.loan_id, :language,
+           json_build_object('loan_id', p.loan_id, 'value', p.current_value::text,
+                             'ltv_pct', (p.ltv * 100)::numeric(12, 2)::text),
+           :on, :now, 'pending', 0
+    FROM cured JOIN pledges p ON p.id = cured.pledge_id
+    ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING 1
 )
 SELECT count(*) FROM ev
@@ -391,8 +424,11 @@ def _mark_all_sql(
         )
     defaults = {k: DEFAULT_TERMS[k] for k in _THRESHOLDS}
     params = {"on": on, "now": now, "days": DEFAULT_TERMS["margin_call_days"], **defaults}
-    marked, changed, opened = session.execute(text(UPDATE_SQL), params).one()
-    cured = session.execute(text(CURE_CALLS_SQL), {"on": on, "now": now}).scalar_one()
+    params["language"] = DEFAULT_LANGUAGE
+    marked, changed, opened, _ = session.execute(text(UPDATE_SQL), params).one()
+    cured = session.execute(
+        text(CURE_CALLS_SQL), {"on": on, "now": now, "language": DEFAULT_LANGUAGE}
+    ).scalar_one()
     session.expire_all()
     return {
         "marked": int(marked),

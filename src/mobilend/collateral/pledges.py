@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mobilend.collateral import catalog, grading, valuation
+from mobilend.collateral import catalog, grading, notices, valuation
 from mobilend.collateral.models import CollateralEvent, MarginCall, Pledge
 from mobilend.collateral.service import DeviceValuation, get_model, terms_for, value_device
 from mobilend.core.errors import Conflict, NotFound, ValidationFailed
@@ -208,6 +208,7 @@ def release(
     pledge.status, pledge.closed_on = "released", on
     _close_margin_calls(session, pledge, on, "cured")
     record(session, pledge, "released", on=on, now=now, actor=actor, reason=why)
+    notices.notify(session, pledge, "released", on=on, now=now)
     if pledge.custody_mode == "device_lock":
         from mobilend.collateral import devices
 
@@ -237,6 +238,7 @@ def forfeit(
     _close_margin_calls(session, pledge, business_date, "expired")
     record(session, pledge, "forfeited", on=business_date, now=now, actor=actor,
            reason=reason, days_past_due=overdue, ltv=str(pledge.ltv))  # fmt: skip
+    notices.notify(session, pledge, "forfeited", on=business_date, now=now)
     if pledge.custody_mode == "device_lock":
         from mobilend.collateral import devices
 

@@ -18,6 +18,7 @@ from mobilend.db.base import Base
 from mobilend.decisioning.models import Application, DecisionRecord
 from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from mobilend.loans.models import Allocation, Installment, Loan, Product, Repayment
+from mobilend.notify.models import OutboxMessage
 from mobilend.origination.models import Borrower, Consent
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "LedgerAccount",
     "Loan",
     "MarginCall",
+    "OutboxMessage",
     "Pledge",
     "PriceQuote",
     "Product",

@@ -1,0 +1,1 @@
+"""Notifications: a transactional outbox and borrower-facing templates (zh-CN and en)."""
