@@ -67,6 +67,10 @@ def test_pledge_lifecycle_over_http(api: Api) -> None:
 
     loan = {"product_code": code, "principal": "1100", "periods": 12, "start_date": "2025-01-15"}
     loan_id = api.client.post("/v1/loans", json=loan, headers={**admin, **_key()}).json()["id"]
+    r = api.client.post(
+        f"/v1/loans/{loan_id}/disbursements", json={}, headers={**admin, **_key()}
+    )  # the product has collateral terms: no pay-out before the phone is pledged
+    assert (r.status_code, r.json()["rule"]) == (409, "pledge-required")
     pledge = {
         "imei": _imei("86123456000001"),
         "model_key": "xiaomi-14",

@@ -107,6 +107,7 @@ class CollateralTerms(Base):
     margin_call_ltv: Mapped[Decimal] = mapped_column(Ratio)
     liquidation_ltv: Mapped[Decimal] = mapped_column(Ratio)
     margin_call_days: Mapped[int]
+    required: Mapped[bool] = mapped_column(default=True)  # no disbursement without a pledge
     lock_policy: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

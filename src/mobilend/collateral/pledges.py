@@ -196,6 +196,35 @@ def _condition_json(c: grading.Condition) -> dict[str, Any]:
     }
 
 
+def check_disbursable(session: Session, loan: Loan) -> None:
+    """A product with collateral terms (required) pays out only against a live pledge, and a
+    device-lock phone only once its agent has enrolled."""
+    from mobilend.collateral.models import CollateralTerms, Device
+
+    terms = session.get(CollateralTerms, loan.product_id)
+    if terms is None or not terms.required:
+        return
+    live = list(
+        session.scalars(select(Pledge).where(Pledge.loan_id == loan.id, Pledge.status == "active"))
+    )
+    if not live:
+        raise Conflict(
+            f"loan {loan.id} needs a pledged phone before disbursement",
+            field="loan_id",
+            rule="pledge-required",
+        )
+    for pledge in live:
+        if pledge.custody_mode != "device_lock":
+            continue
+        status = session.scalar(select(Device.status).where(Device.pledge_id == pledge.id))
+        if status != "enrolled":
+            raise Conflict(
+                f"the phone of pledge {pledge.id} has not enrolled its lock agent yet",
+                field="loan_id",
+                rule="device-not-enrolled",
+            )
+
+
 # ---------------------------------------------------------------- release and default
 
 

@@ -61,6 +61,7 @@ class CollateralTermsIn(Strict):
     margin_call_ltv: Ratio | None = None
     liquidation_ltv: Ratio | None = None
     margin_call_days: int | None = None
+    required: bool | None = Field(default=None, description="no disbursement without a pledge")
     lock_policy: dict[str, object] | None = None
 
 

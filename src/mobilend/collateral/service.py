@@ -32,6 +32,7 @@ DEFAULT_TERMS: dict[str, Any] = {
     "margin_call_ltv": Decimal("0.90"),
     "liquidation_ltv": Decimal("1.00"),
     "margin_call_days": 7,
+    "required": True,
     "lock_policy": {},
 }
 PRICE_WINDOW_DAYS = 30
@@ -384,6 +385,7 @@ class Terms:
     liquidation_ltv: Decimal
     margin_call_days: int
     lock_policy: LockPolicy
+    required: bool = True
 
     def as_json(self) -> dict[str, Any]:
         p = self.lock_policy
@@ -394,6 +396,7 @@ class Terms:
             "margin_call_ltv": str(self.margin_call_ltv),
             "liquidation_ltv": str(self.liquidation_ltv),
             "margin_call_days": self.margin_call_days,
+            "required": self.required,
             "lock_policy": {
                 "reminder_days_before": list(p.reminder_days_before),
                 "remind_on_due": p.remind_on_due,
@@ -422,6 +425,7 @@ def _terms(raw: dict[str, Any]) -> Terms:
         margin_call_ltv=Decimal(raw["margin_call_ltv"]),
         liquidation_ltv=Decimal(raw["liquidation_ltv"]),
         margin_call_days=int(raw["margin_call_days"]),
+        required=bool(raw.get("required", True)),
         lock_policy=_lock_policy(raw.get("lock_policy") or {}),
     )
 
@@ -455,6 +459,7 @@ def set_terms(session: Session, *, product_code: str, data: dict[str, Any]) -> T
     for name in ("haircut", "max_ltv", "warning_ltv", "margin_call_ltv", "liquidation_ltv"):
         setattr(row, name, getattr(terms, name))
     row.margin_call_days = terms.margin_call_days
+    row.required = terms.required
     row.lock_policy = terms.as_json()["lock_policy"]
     session.add(row)
     session.flush()

@@ -190,6 +190,9 @@ def disburse(
         raise ValidationFailed(
             "value_date", "not-future", "value_date cannot be after the business date"
         )
+    from mobilend.collateral.pledges import check_disbursable  # secured products need a pledge
+
+    check_disbursable(session, loan)
     terms = terms_of(loan)
     if value_date != terms.start:
         if terms.first_due_date is not None and terms.first_due_date <= value_date:

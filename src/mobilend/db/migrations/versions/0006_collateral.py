@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("margin_call_ltv", sa.Numeric(precision=12, scale=6), nullable=False),
         sa.Column("liquidation_ltv", sa.Numeric(precision=12, scale=6), nullable=False),
         sa.Column("margin_call_days", sa.Integer(), nullable=False),
+        sa.Column("required", sa.Boolean(), nullable=False),
         sa.Column("lock_policy", sa.JSON(), nullable=False),
         sa.CheckConstraint(
             "0 < max_ltv AND max_ltv <= warning_ltv AND warning_ltv < margin_call_ltv"
