@@ -1,0 +1,1 @@
+"""Trust: the transparency log (Merkle tree), signing keys, contracts and e-signatures."""
