@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     jurisdiction: str = "CN-24"
     # Highest loan-to-value on a pledged phone's value (the collateral module comes later).
     collateral_max_ltv: Decimal = Decimal("0.50")
+    # Shown to borrowers on a locked phone and in device messages (docs/device-lock.md).
+    lender_name: str = "Mobilend"
+    support_phone: str = "400-000-0000"
     # An offer can be accepted up to and including this many days after the decision's
     # business date (its `valid_until`); later acceptance is a 409 offer-expired problem.
     offer_valid_days: int = Field(default=7, ge=0)

@@ -369,7 +369,25 @@ def test_deciding_again_after_the_effect_gives_nothing(
     else:
         after = replace(loan_state, device_state=EFFECT[first.action])
     second = decide(policy, after, today=today)
+    if first.action == "unlock" and second.action == "reminder":
+        # Unlocked on a day a reminder is due: the reminder follows, then nothing more.
+        second = decide(policy, replace(after, last_reminder_date=today), today=today)
     assert second.action is None
     assert second.target_state == first.target_state
     pending = decide(policy, replace(loan_state, pending_action=first.action), today=today)
     assert pending.action is None
+
+
+def test_an_expired_margin_call_locks_a_current_loan_until_the_collateral_is_cured() -> None:
+    today = DUE - timedelta(days=10)  # nothing due, nothing overdue, no reminder day
+    short = state(collateral_short=True)
+    first = decide(LockPolicy(), short, today=today)
+    assert (first.action, first.reason, first.message_key) == (
+        "lock",
+        "margin-call-expired",
+        "lock.margin_call",
+    )
+    locked = replace(short, device_state="locked")
+    assert decide(LockPolicy(), locked, today=today).action is None
+    cured = replace(locked, collateral_short=False)
+    assert decide(LockPolicy(), cured, today=today).action == "unlock"

@@ -43,6 +43,10 @@ MESSAGE_TEMPLATES: Mapping[str, str] = {
         "This phone was pledged to {lender} and the pledge has been enforced. "
         "Emergency calls still work. Please call {support_phone}."
     ),
+    "lock.margin_call": (
+        "This phone is locked because the margin call on its pledge was not met in time. "
+        "Pay in the {lender} app or call us. Emergency calls still work. Help: {support_phone}"
+    ),
     "unlock.current": "Thank you: your {lender} loan is up to date and this phone is unlocked.",
     "release.loan_closed": "Your {lender} loan is closed. This phone is released. Thank you!",
     "release.pledge_released": "{lender} has released its pledge on this phone. Thank you!",
@@ -101,6 +105,8 @@ class DeviceLoanState:
     pledge_status: str
     last_reminder_date: date | None = None
     pending_action: str | None = None
+    # The pledge's margin call expired and its loan-to-value is still in the margin-call zone.
+    collateral_short: bool = False
 
     def __post_init__(self) -> None:
         for field, value, allowed in (
@@ -195,6 +201,10 @@ def _decide(policy: LockPolicy, state: DeviceLoanState, today: date) -> Decision
         if locked:
             return Decision(None, "overdue-stays-locked", None, "locked", dpd)
         return Decision("lock", "overdue-past-grace", "lock.overdue", "locked", dpd)
+    if state.collateral_short:
+        if locked:
+            return Decision(None, "collateral-short-stays-locked", None, "locked", dpd)
+        return Decision("lock", "margin-call-expired", "lock.margin_call", "locked", dpd)
     if dpd > 0 and locked:
         return Decision(None, "overdue-within-grace-stays-locked", None, "locked", dpd)
     if locked:
