@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from mobilend import __version__
 from mobilend.api import problems
 from mobilend.collateral.api import router as collateral_router
+from mobilend.collateral.device_api import router as devices_router
 from mobilend.core.clock import Clock, SystemClock
 from mobilend.db.session import build_engine, session_factory
 from mobilend.decisioning.api import models_for
@@ -69,4 +70,5 @@ ROUTERS = (
     ocr_router,
     applications_router,
     collateral_router,
+    devices_router,
 )
