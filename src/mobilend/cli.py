@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mobilend.collateral.cli import collateral_app
+from mobilend.collateral.cli import collateral_app, devices_app
 from mobilend.core.errors import MobilendError, ValidationFailed
 from mobilend.core.money import RoundingMode, parse_amount
 from mobilend.decisioning.model_cli import model_app
@@ -26,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cred_app, name="credentials")
 app.add_typer(model_app, name="model", help="Credit models: train, score, report.")
 app.add_typer(collateral_app, name="collateral")
+app.add_typer(devices_app, name="devices")
 err = Console(stderr=True)
 
 

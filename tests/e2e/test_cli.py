@@ -222,3 +222,44 @@ def test_model_monitor_flags_a_shifted_population(
     bad = run(["model", "monitor", "--model", str(champion), "--baseline", str(baseline),
                "--recent", str(tmp_path / "nope.csv")])  # fmt: skip
     assert bad.returncode == 2
+
+
+def test_collateral_commands(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MOBILEND_DATABASE_URL": f"sqlite:///{tmp_path}/m.db",
+        "MOBILEND_DATA_DIR": str(tmp_path / "data"),
+    }
+    assert run(["db", "upgrade"], env=env).returncode == 0
+    r = run(["collateral", "catalog-import", "--seed"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"created": 29, "updated": 0}
+    again = json.loads(run(["collateral", "catalog-import", "--seed"], env=env).stdout)
+    assert again == {"created": 0, "updated": 29}
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "model_key,storage_gb,grade,price,quoted_on,source\n"
+        "xiaomi-14,256,good,1900,2026-11-20,a\n"
+        "xiaomi-14,256,good,2000,2026-11-21,b\n"
+        "xiaomi-14,256,good,9000,2026-11-22,c\n"  # an outlier, rejected by the MAD rule
+    )
+    r = run(["collateral", "quotes-import", str(feed)], env=env)
+    assert json.loads(r.stdout) == {"received": 3, "added": 3, "skipped": 0}
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "model_key,storage_gb,grade,price,quoted_on,source\nxiaomi-14,256,good,-5,2026-11-20,a\n"
+    )
+    r = run(["collateral", "quotes-import", str(bad)], env=env)
+    assert r.returncode == 2 and json.loads(r.stderr)["error"]["field"] == "row 2: price"
+    r = run(["collateral", "quotes-simulate", "--model", "xiaomi-14", "--storage", "256",
+             "--start", "2026-01-01", "--end", "2026-01-15"], env=env)  # fmt: skip
+    lines = r.stdout.splitlines()
+    assert lines[0] == "model_key,storage_gb,grade,price,quoted_on,source"
+    assert len(lines) == 1 + 3 * 3 and all(",simulated-" in line for line in lines[1:])
+    r = run(["collateral", "value", "--model", "nope", "--storage", "1", "--screen", "flawless",
+             "--body", "flawless", "--battery", "100"], env=env)  # fmt: skip
+    assert r.returncode == 2 and json.loads(r.stderr)["error"]["field"] == "model_key"
+    r = run(["collateral", "mark", "--date", "2026-11-28"], env=env)
+    assert json.loads(r.stdout)["marked"] == 0
+    r = run(["devices", "policy-run", "--date", "2026-11-28"], env=env)
+    assert json.loads(r.stdout)["devices"] == 0

@@ -235,3 +235,73 @@ def pledge(pledge_id: Annotated[int, typer.Argument()]) -> None:
         }
 
     _echo(_run(show))
+
+
+devices_app = typer.Typer(
+    help="Device-lock phones: status, commands, policy.", no_args_is_help=True
+)
+
+
+@devices_app.command("status")
+def device_status(device_id: Annotated[str, typer.Argument()]) -> None:
+    """Last seen, SIM, root/tamper flags, state, offline deadline, open commands (JSON)."""
+    from mobilend.collateral import devices
+
+    _echo(_run(lambda s: devices.device_status(s, device_id)))
+
+
+@devices_app.command("commands")
+def device_commands(
+    device_id: Annotated[str, typer.Argument()],
+    limit: Annotated[int, typer.Option()] = 100,
+) -> None:
+    """The device's commands, newest first (JSON)."""
+    from mobilend.collateral import devices
+
+    _echo(_run(lambda s: devices.list_commands(s, device_id, limit=limit)))
+
+
+@devices_app.command("command")
+def device_command(
+    device_id: Annotated[str, typer.Argument()],
+    action: Annotated[str, typer.Option(help="lock | unlock | reminder")],
+    reason: Annotated[str, typer.Option(help="why (audited)")],
+    operator: Annotated[str, typer.Option(help="who issues it (audited)")],
+) -> None:
+    """Queue a signed command by hand; it holds for the business day (audited)."""
+    from mobilend.collateral import devices
+
+    clock = _clock()
+    on, now = clock.today(), clock.now()
+    data_dir = get_settings().data_dir
+    _echo(
+        _run(
+            lambda s: devices.command_json(
+                devices.operator_command(
+                    s,
+                    device_id=device_id,
+                    action=action,
+                    reason=reason,
+                    actor=operator,
+                    on=on,
+                    now=now,
+                    data_dir=data_dir,
+                )
+            )
+        )
+    )
+
+
+@devices_app.command("policy-run")
+def policy_run(
+    business_date: Annotated[str, typer.Option("--date", help="default: today")] = "",
+) -> None:
+    """Apply the lock policy to every enrolled phone (the daily close runs it too)."""
+    from mobilend.collateral import devices
+
+    clock = _clock()
+    on = date.fromisoformat(business_date) if business_date else clock.today()
+    now = clock.now()
+    _echo(
+        {"business_date": on.isoformat(), **_run(lambda s: devices.run_policy(s, on=on, now=now))}
+    )
