@@ -21,6 +21,7 @@ from mobilend.origination.api import router as borrowers_router
 from mobilend.origination.ocr_api import router as ocr_router
 from mobilend.origination.service import cipher_from_settings
 from mobilend.settings import Settings, get_settings
+from mobilend.trust.api import router as log_router
 
 
 @asynccontextmanager
@@ -71,4 +72,5 @@ ROUTERS = (
     applications_router,
     collateral_router,
     devices_router,
+    log_router,
 )

@@ -18,6 +18,7 @@ from mobilend.core.errors import MobilendError, ValidationFailed
 from mobilend.core.money import RoundingMode, parse_amount
 from mobilend.decisioning.model_cli import model_app
 from mobilend.settings import get_settings
+from mobilend.trust.cli import log_app
 
 app = typer.Typer(help="Mobilend: lending platform for mobile-phone loans.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cred_app, name="credentials")
 app.add_typer(model_app, name="model", help="Credit models: train, score, report.")
 app.add_typer(collateral_app, name="collateral")
+app.add_typer(log_app, name="log")
 app.add_typer(devices_app, name="devices")
 err = Console(stderr=True)
 

@@ -33,6 +33,8 @@ PERMISSIONS = (
     "collateral:read",
     "collateral:write",
     "devices:command",
+    "log:read",
+    "log:write",
     # Device routes: the caller is a phone proving itself with a one-time token (enroll) or its
     # own Ed25519 signature (check-in), never a bearer credential; no role holds these.
     "devices:enroll",
@@ -51,6 +53,7 @@ ROLES: dict[str, frozenset[str]] = {
             "borrowers:read",
             "applications:read",
             "collateral:read",
+            "log:read",
         }
     ),
 }

@@ -20,6 +20,7 @@ from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from mobilend.loans.models import Allocation, Installment, Loan, Product, Repayment
 from mobilend.notify.models import OutboxMessage
 from mobilend.origination.models import Borrower, Consent
+from mobilend.trust.models import LogEntry, LogHead, LogNode, PendingEntry, TreeHead
 
 __all__ = [
     "Allocation",
@@ -43,10 +44,15 @@ __all__ = [
     "JournalLine",
     "LedgerAccount",
     "Loan",
+    "LogEntry",
+    "LogHead",
+    "LogNode",
     "MarginCall",
     "OutboxMessage",
+    "PendingEntry",
     "Pledge",
     "PriceQuote",
     "Product",
     "Repayment",
+    "TreeHead",
 ]
