@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from mobilend.core.errors import Conflict, NotFound, ValidationFailed
 from mobilend.db.session import engine_for, is_postgres
+from mobilend.trust import audit as log_audit
 from mobilend.trust import log, merkle, signing
 from mobilend.trust.models import LogEntry, LogHead, LogNode, PendingEntry, TreeHead
 from tests.integration.helpers import Db
@@ -322,7 +323,7 @@ def test_tree_heads_are_kept_in_order_and_time_never_goes_back(db: Db, tmp_path:
         sign(db, tmp_path, T0)
     assert caught.value.field == "timestamp"
     assert db(lambda s: s.scalar(select(func.count()).select_from(TreeHead))) == 3
-    assert db(lambda s: log.audit(s, data_dir=tmp_path)).ok
+    assert db(lambda s: log_audit.audit(s, data_dir=tmp_path)).ok
 
 
 # -- tamper detection --------------------------------------------------------------------
@@ -347,7 +348,7 @@ def signed_log(db: Db, tmp_path: Path) -> tuple[list[bytes], Path]:
     sign(db, tmp_path)
     fill(db, 10, start=10)
     sign(db, tmp_path, T0 + timedelta(minutes=1))
-    report = db(lambda s: log.audit(s, data_dir=tmp_path, page=3))
+    report = db(lambda s: log_audit.audit(s, data_dir=tmp_path, page=3))
     assert report.ok, report.to_json()
     assert (report.entries_checked, report.nodes_checked, report.tree_heads_checked) == (
         20,
@@ -369,7 +370,7 @@ def test_the_stored_log_is_append_only(db: Db, signed_log: Any) -> None:
 
 
 def audit(db: Db, data_dir: Path) -> dict[str, Any]:
-    report = db(lambda s: log.audit(s, data_dir=data_dir, page=3)).to_json()
+    report = db(lambda s: log_audit.audit(s, data_dir=data_dir, page=3)).to_json()
     assert not report["ok"]
     return report
 

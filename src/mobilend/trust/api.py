@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from mobilend.api.auth import Principal, require
 from mobilend.core.errors import NotFound, ValidationFailed
 from mobilend.db.session import unit_of_work
-from mobilend.trust import log, merkle, signing
+from mobilend.trust import audit, log, merkle, signing
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
 HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
@@ -116,4 +116,4 @@ def public_key(request: Request, _: Principal = require("log:read")) -> Any:
 def run_audit(request: Request, _: Principal = require("log:write")) -> Any:
     """Recompute the whole log from its leaves and compare it with everything stored."""
     with unit_of_work(request.app.state.sessions) as session:
-        return log.audit(session, data_dir=_data_dir(request)).to_json()
+        return audit.audit(session, data_dir=_data_dir(request)).to_json()

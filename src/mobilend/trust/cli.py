@@ -166,9 +166,9 @@ def consistency_cmd(
 @log_app.command("audit")
 def audit_cmd(key_path: KeyPath = None) -> None:
     """Recompute the log from its leaves and compare; exit 1 when anything differs."""
-    from mobilend.trust import log
+    from mobilend.trust import audit
 
-    report = _run(lambda s: log.audit(s, data_dir=_data_dir(), key_path=key_path))
+    report = _run(lambda s: audit.audit(s, data_dir=_data_dir(), key_path=key_path))
     _echo(report.to_json())
     if not report.ok:
         raise typer.Exit(1)
