@@ -58,6 +58,7 @@ from mobilend.core.errors import Conflict, MobilendError, NotFound, ValidationFa
 from mobilend.core.money import ZERO
 from mobilend.loans.models import Installment, Loan
 from mobilend.settings import get_settings
+from mobilend.trust import log as trust_log
 
 PROVISIONING_TTL = timedelta(days=7)
 CHECK_IN_EVERY_SECONDS = 6 * 3600
@@ -533,6 +534,12 @@ def _queue(
         status="pending",
     )
     session.add(row)
+    if action in ("lock", "unlock", "release"):  # the signed bytes' hash goes in the log
+        signed = hashlib.sha256(
+            commands.b64url_decode(envelope["payload"], field="payload")
+        ).hexdigest()
+        trust_log.record(session, kind="device_command", at=now, digest=signed,
+                         refs={"command_id": row.id, "pledge_id": pledge.id})  # fmt: skip
     if action in EVENT_OF:
         record(session, pledge, EVENT_OF[action], on=on, now=now, actor=actor, reason=reason,
                device_id=device.id, command_id=row.id, message=message,

@@ -8,6 +8,7 @@ do not cover stays owed on the loan's schedule. After a write-off the proceeds a
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,8 +25,11 @@ from mobilend.core.errors import Conflict, NotFound, ValidationFailed
 from mobilend.core.money import ZERO
 from mobilend.loans import service as loans
 from mobilend.loans.models import Installment, Loan
+from mobilend.trust import log as trust_log
+from mobilend.trust.signing import canonical_json
 
 PLEDGEABLE_LOAN = ("approved", "active")
+LOGGED_EVENTS = ("registered", "released", "forfeited", "liquidated")
 
 
 def record(
@@ -43,6 +47,12 @@ def record(
         pledge_id=pledge.id, kind=kind, business_date=on, detail=detail, actor=actor, created_at=now
     )
     session.add(event)
+    if kind in LOGGED_EVENTS:  # ownership changes go in the transparency log (ids and a hash)
+        body = {"pledge_id": pledge.id, "kind": kind, "business_date": on.isoformat(),
+                "detail": detail}  # fmt: skip
+        digest = hashlib.sha256(canonical_json(body)).hexdigest()
+        trust_log.record(session, kind=f"pledge_{kind}", at=now, digest=digest,
+                         refs={"pledge_id": pledge.id, "loan_id": pledge.loan_id})  # fmt: skip
 
 
 def get_pledge(session: Session, pledge_id: int, *, lock: bool = False) -> Pledge:

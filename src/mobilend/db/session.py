@@ -69,7 +69,12 @@ def engine_for(url: str) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    """Sessions whose commits also record the transparency log's leaves (trust.hooks)."""
+    from mobilend.trust.hooks import install
+
+    factory = sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    install(factory)
+    return factory
 
 
 @contextmanager

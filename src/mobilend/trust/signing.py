@@ -46,6 +46,7 @@ KINDS = (
     "repayment",
     "reversal",
     "write_off",
+    "refund",
     "pledge_registered",
     "pledge_released",
     "pledge_forfeited",
