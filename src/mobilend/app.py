@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mobilend import __version__
-from mobilend.api import problems
+from mobilend.api import audit_api, problems
 from mobilend.collateral.api import router as collateral_router
 from mobilend.collateral.device_api import router as devices_router
 from mobilend.core.clock import Clock, SystemClock
@@ -22,6 +22,7 @@ from mobilend.origination.ocr_api import router as ocr_router
 from mobilend.origination.service import cipher_from_settings
 from mobilend.settings import Settings, get_settings
 from mobilend.trust.api import router as log_router
+from mobilend.trust.contract_api import router as contracts_router
 
 
 @asynccontextmanager
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.pii = cipher_from_settings(settings) if configured else None
     app.state.models = None  # the decision models, loaded at startup or on first decision
     problems.install(app)
+    audit_api.install(app)  # who did what from where (docs/audit-trail.md)
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -73,4 +75,6 @@ ROUTERS = (
     collateral_router,
     devices_router,
     log_router,
+    audit_api.router,
+    contracts_router,
 )

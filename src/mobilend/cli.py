@@ -13,12 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mobilend.api.audit_cli import audit_app, cli_actor
 from mobilend.collateral.cli import collateral_app, devices_app
 from mobilend.core.errors import MobilendError, ValidationFailed
 from mobilend.core.money import RoundingMode, parse_amount
 from mobilend.decisioning.model_cli import model_app
 from mobilend.settings import get_settings
 from mobilend.trust.cli import log_app
+from mobilend.trust.contract_cli import contracts_app
 
 app = typer.Typer(help="Mobilend: lending platform for mobile-phone loans.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,6 +31,8 @@ app.add_typer(model_app, name="model", help="Credit models: train, score, report
 app.add_typer(collateral_app, name="collateral")
 app.add_typer(log_app, name="log")
 app.add_typer(devices_app, name="devices")
+app.add_typer(audit_app, name="audit")
+app.add_typer(contracts_app, name="contracts")
 err = Console(stderr=True)
 
 
@@ -336,7 +340,10 @@ def credentials_create(
 
     engine = build_engine(get_settings().database_url)
     try:
-        with unit_of_work(session_factory(engine)) as session:
+        with (
+            cli_actor("credentials create"),
+            unit_of_work(session_factory(engine)) as session,
+        ):
             cred, token = create_credential(session, name=name, role=role)
             out = {"id": cred.id, "name": name, "role": role, "token": token}
     except MobilendError as exc:
@@ -373,7 +380,10 @@ def credentials_revoke(credential_id: Annotated[int, typer.Option("--id")]) -> N
 
     engine = build_engine(get_settings().database_url)
     try:
-        with unit_of_work(session_factory(engine)) as session:
+        with (
+            cli_actor("credentials revoke"),
+            unit_of_work(session_factory(engine)) as session,
+        ):
             cred = revoke_credential(session, credential_id)
             out = {"id": cred.id, "name": cred.name, "role": cred.role, "revoked": True}
     except MobilendError as exc:

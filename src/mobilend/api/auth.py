@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mobilend.api import audit
 from mobilend.api.models import ApiCredential
 
 CACHE_SECONDS = 30.0  # a revoked credential stops working within this time
@@ -35,6 +36,9 @@ PERMISSIONS = (
     "devices:command",
     "log:read",
     "log:write",
+    "audit:read",  # the operators' audit trail (admin only)
+    "contracts:read",
+    "contracts:write",
     # Device routes: the caller is a phone proving itself with a one-time token (enroll) or its
     # own Ed25519 signature (check-in), never a bearer credential; no role holds these.
     "devices:enroll",
@@ -43,7 +47,7 @@ PERMISSIONS = (
 DEVICE_PERMISSIONS = frozenset({"devices:enroll", "devices:check-in"})
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS) - DEVICE_PERMISSIONS,
-    "officer": frozenset(PERMISSIONS) - DEVICE_PERMISSIONS - {"products:write"},
+    "officer": frozenset(PERMISSIONS) - DEVICE_PERMISSIONS - {"products:write", "audit:read"},
     "viewer": frozenset(
         {
             "products:read",
@@ -54,6 +58,7 @@ ROLES: dict[str, frozenset[str]] = {
             "applications:read",
             "collateral:read",
             "log:read",
+            "contracts:read",
         }
     ),
 }
@@ -108,6 +113,9 @@ def require(permission: str):  # type: ignore[no-untyped-def]
     def dependency(request: Request) -> Principal:
         token = _token(request)
         if not token:
+            audit.auth_failed(
+                request, status=401, reason="missing-credential", permission=permission
+            )
             raise HTTPException(
                 401, "an API credential is required", {"WWW-Authenticate": "Bearer"}
             )
@@ -120,13 +128,29 @@ def require(permission: str):  # type: ignore[no-untyped-def]
                     select(ApiCredential).where(ApiCredential.token_hash == hash_token(token))
                 )
             if cred is None or cred.revoked:
+                audit.auth_failed(
+                    request,
+                    status=401,
+                    reason="unknown-credential" if cred is None else "revoked-credential",
+                    permission=permission,
+                    token=token,
+                    principal=None if cred is None else Principal(cred.id, cred.name, cred.role),
+                )
                 raise HTTPException(
                     401, "unknown or revoked API credential", {"WWW-Authenticate": "Bearer"}
                 )
             principal = Principal(cred.id, cred.name, cred.role)
             cache[token] = (principal, time.monotonic() + CACHE_SECONDS)
         if permission not in ROLES.get(principal.role, frozenset()):
+            audit.auth_failed(
+                request,
+                status=403,
+                reason="permission-denied",
+                permission=permission,
+                principal=principal,
+            )
             raise HTTPException(403, f"role {principal.role!r} lacks permission {permission!r}")
+        audit.authenticated(request, principal, permission)
         return principal
 
     dependency.permission = permission  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """Import every model so the metadata is complete (Alembic, tests)."""
 
+from mobilend.api.audit_models import AuditEvent
 from mobilend.api.models import ApiCredential, IdempotencyRecord
 from mobilend.collateral.models import (
     CollateralEvent,
@@ -20,17 +21,20 @@ from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from mobilend.loans.models import Allocation, Installment, Loan, Product, Repayment
 from mobilend.notify.models import OutboxMessage
 from mobilend.origination.models import Borrower, Consent
+from mobilend.trust.contract_models import Contract, SigningCode
 from mobilend.trust.models import LogEntry, LogHead, LogNode, PendingEntry, TreeHead
 
 __all__ = [
     "Allocation",
     "ApiCredential",
     "Application",
+    "AuditEvent",
     "Base",
     "Borrower",
     "CollateralEvent",
     "CollateralTerms",
     "Consent",
+    "Contract",
     "DecisionRecord",
     "Device",
     "DeviceCheckIn",
@@ -54,5 +58,6 @@ __all__ = [
     "PriceQuote",
     "Product",
     "Repayment",
+    "SigningCode",
     "TreeHead",
 ]

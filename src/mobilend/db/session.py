@@ -70,10 +70,12 @@ def engine_for(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose commits also record the transparency log's leaves (trust.hooks)."""
+    from mobilend.api import audit
     from mobilend.trust.hooks import install
 
     factory = sessionmaker(engine, expire_on_commit=False, autoflush=True)
     install(factory)
+    audit.install(factory)  # operators' changes to the audit trail, in the same transaction
     return factory
 
 

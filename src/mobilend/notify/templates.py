@@ -56,6 +56,16 @@ TEMPLATES: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "contract; the proceeds repay the debt and any surplus is returned to you."
             ),
         },
+        "contract.signing_code": {
+            "zh-CN": (
+                "【{lender}】您正在签署借款合同 {contract_no}（借款金额 {amount} 元），"
+                "验证码 {code}，{minutes} 分钟内有效。请勿将验证码告诉任何人。"
+            ),
+            "en": (
+                "{lender}: your code to sign loan contract {contract_no} (loan amount CNY "
+                "{amount}) is {code}, valid for {minutes} minutes. Never share this code."
+            ),
+        },
     }
 )
 
