@@ -56,19 +56,27 @@ class Reference:
     basis: str  # "market" | "curve"
 
 
-def reference_value(session: Session, series: Series, *, on: date) -> Reference:
+def reference_value(
+    session: Session, series: Series, *, on: date, curves: dict[str, Any] | None = None
+) -> Reference:
+    """Today's value of a series before carrier factor; `curves` caches a model's curve (the
+    same for every storage and grade) across the series of one marking run."""
     model_key, storage_gb, grade = series
     market = market_price(
         session, model_key=model_key, storage_gb=storage_gb, grade=grade, as_of=on
     )
     if market.price is not None and not market.stale:
         return Reference(market.price, "market")
-    model = get_model(session, model_key)
-    successor_on = session.scalar(
-        select(DeviceModel.successor_release_date).where(DeviceModel.key == model_key)
-    )
+    curves = {} if curves is None else curves
+    if model_key not in curves:
+        model = get_model(session, model_key)
+        successor_on = session.scalar(
+            select(DeviceModel.successor_release_date).where(DeviceModel.key == model_key)
+        )
+        curves[model_key] = (model, curve(session, model, as_of=on), successor_on)
+    model, fitted, successor_on = curves[model_key]
     ratio = depreciation.ratio_at(
-        curve(session, model, as_of=on),
+        fitted,
         age_days=max(0, (on - model.release_date).days),
         after_successor=successor_on is not None and successor_on <= on,
     )
@@ -191,7 +199,8 @@ def mark_all(
     postgres = session.get_bind().dialect.name == "postgresql"
     if method == "sql" and not postgres:
         raise ValueError("the set-based marking needs PostgreSQL")
-    refs = {s: reference_value(session, s, on=on) for s in live_series(session)}
+    curves: dict[str, Any] = {}
+    refs = {s: reference_value(session, s, on=on, curves=curves) for s in live_series(session)}
     if method == "sql" or (method == "auto" and postgres):
         counts = _mark_all_sql(session, refs, on=on, now=now)
     else:
@@ -276,7 +285,11 @@ CREATE TEMP TABLE IF NOT EXISTS mtm_values (
 ) ON COMMIT DROP;
 """
 
-UPDATE_SQL = f"""
+# Step 1: every active pledge's figures, each expression computed once (OFFSET 0 keeps the
+# planner from inlining a step into the next and recomputing it per reference), into a temp
+# table. A CREATE TABLE AS may use parallel workers for the per-loan outstanding.
+COMPUTE_SQL = f"""
+CREATE TEMP TABLE mtm_marks ON COMMIT DROP AS
 WITH owed AS (
     SELECT i.loan_id,
            sum((i.principal - i.paid_principal) + (i.interest_accrued - i.paid_interest)
@@ -286,53 +299,60 @@ WITH owed AS (
     WHERE NOT i.cancelled
     GROUP BY i.loan_id
 ), base AS (
-    SELECT p.id, p.ltv_status AS before, round(o.owed * 100)::bigint AS owed_c,
+    SELECT p.id, p.loan_id, p.ltv_status AS before, round(o.owed * 100)::bigint AS owed_c,
            ({HALF_EVEN_CENTS})::bigint AS value_c,
            round(coalesce(t.max_ltv, :max_ltv) * 10000)::bigint AS max_u,
            coalesce(t.margin_call_days, :days) AS days,
-           coalesce(t.warning_ltv, :warning_ltv) AS warning_ltv,
-           coalesce(t.margin_call_ltv, :margin_call_ltv) AS margin_call_ltv,
-           coalesce(t.liquidation_ltv, :liquidation_ltv) AS liquidation_ltv
+           coalesce(t.warning_ltv, :warning_ltv) * 10000 AS warning_u,
+           coalesce(t.margin_call_ltv, :margin_call_ltv) * 10000 AS margin_call_u,
+           coalesce(t.liquidation_ltv, :liquidation_ltv) * 10000 AS liquidation_u
     FROM pledges p
     JOIN owed o ON o.loan_id = p.loan_id
-    JOIN loans l ON l.id = p.loan_id
-    LEFT JOIN collateral_terms t ON t.product_id = l.product_id
+    LEFT JOIN collateral_terms t ON t.product_id = p.product_id
     JOIN mtm_values v ON v.model_key = p.model_key AND v.storage_gb = p.storage_gb
                      AND v.grade = p.grade
     CROSS JOIN LATERAL (SELECT v.ref * p.value_factor AS x) z
     WHERE p.status = 'active'
+    OFFSET 0
 ), ltv AS (
     SELECT b.*,
            CASE WHEN owed_c <= 0 THEN 0
                 WHEN value_c = 0 THEN NULL
                 ELSE div(owed_c * 10000 + value_c - 1, value_c) END AS ltv_u,
-           CASE WHEN owed_c * 10000 <= value_c * max_u THEN 0
-                ELSE div(owed_c * 10000 - value_c * max_u + max_u - 1, max_u) END AS short_c
+           owed_c * 10000 - value_c * max_u AS excess
     FROM base b
-), marked AS (
-    SELECT l.*,
-           CASE WHEN ltv_u IS NULL OR ltv_u >= liquidation_ltv * 10000 THEN 'liquidation'
-                WHEN ltv_u >= margin_call_ltv * 10000 THEN 'margin_call'
-                WHEN ltv_u >= warning_ltv * 10000 THEN 'warning'
-                ELSE 'ok' END AS status,
-           CASE WHEN owed_c * 10000 <= value_c * max_u THEN 0
-                ELSE div(owed_c * 10000 - value_c * max_u + 9999, 10000) END AS cure_c
-    FROM ltv l
-), updated AS (
-    UPDATE pledges p
-    SET current_value = m.value_c / 100.0, outstanding = m.owed_c / 100.0,
-        ltv = m.ltv_u::numeric / 10000, ltv_status = m.status, shortfall = m.short_c / 100.0,
-        marked_on = :on
-    FROM marked m
-    WHERE p.id = m.id
-    RETURNING p.id, p.loan_id, m.before, m.status, m.value_c, m.owed_c, m.ltv_u, m.short_c,
-              m.cure_c, m.days
+    OFFSET 0
+)
+SELECT l.id, l.loan_id, l.before, l.owed_c, l.value_c, l.ltv_u, l.days,
+       CASE WHEN ltv_u IS NULL OR ltv_u >= liquidation_u THEN 'liquidation'
+            WHEN ltv_u >= margin_call_u THEN 'margin_call'
+            WHEN ltv_u >= warning_u THEN 'warning'
+            ELSE 'ok' END AS status,
+       CASE WHEN excess <= 0 THEN 0 ELSE div(excess + max_u - 1, max_u) END AS short_c,
+       CASE WHEN excess <= 0 THEN 0 ELSE div(excess + 9999, 10000) END AS cure_c
+FROM ltv l
+"""
+
+# Step 2: write the marks (HOT updates: no indexed column changes; pledges has fillfactor 50).
+UPDATE_SQL = """
+UPDATE pledges p
+SET current_value = m.value_c / 100.0, outstanding = m.owed_c / 100.0,
+    ltv = m.ltv_u::numeric / 10000, ltv_status = m.status, shortfall = m.short_c / 100.0,
+    marked_on = :on
+FROM mtm_marks m
+WHERE p.id = m.id
+"""
+
+# Step 3: status-change events, margin calls for pledges entering the zone, their notices.
+FOLLOW_SQL = f"""
+WITH moved AS (
+    SELECT * FROM mtm_marks WHERE before <> status
 ), opened AS (
     INSERT INTO margin_calls (pledge_id, opened_on, due_on, ltv, shortfall, prepayment_to_cure,
                               status)
     SELECT u.id, :on, :on + u.days, coalesce(u.ltv_u::numeric / 10000, 9999),
            u.short_c::numeric / 100, u.cure_c::numeric / 100, 'open'
-    FROM updated u
+    FROM moved u
     WHERE u.status IN ('margin_call', 'liquidation')
       AND u.before NOT IN ('margin_call', 'liquidation')
       AND NOT EXISTS (SELECT 1 FROM margin_calls c WHERE c.pledge_id = u.id AND c.status = 'open')
@@ -346,7 +366,7 @@ WITH owed AS (
                              'shortfall', {_money("u.short_c")},
                              'prepayment_to_cure', {_money("u.cure_c")}),
            'system', :now
-    FROM opened o JOIN updated u ON u.id = o.pledge_id
+    FROM opened o JOIN moved u ON u.id = o.pledge_id
     RETURNING 1
 ), call_notices AS (
     INSERT INTO outbox_messages (dedupe_key, topic, channel, loan_id, language, params,
@@ -358,7 +378,7 @@ WITH owed AS (
                              'prepayment_to_cure', {_money("u.cure_c")},
                              'due_on', o.due_on::text),
            :on, :now, 'pending', 0
-    FROM opened o JOIN updated u ON u.id = o.pledge_id
+    FROM opened o JOIN moved u ON u.id = o.pledge_id
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING 1
 ), events AS (
@@ -370,11 +390,11 @@ WITH owed AS (
                              'shortfall', {_money("short_c")},
                              'prepayment_to_cure', {_money("cure_c")}),
            'system', :now
-    FROM updated WHERE before <> status
+    FROM moved
     RETURNING pledge_id
 )
-SELECT (SELECT count(*) FROM updated) AS marked, (SELECT count(*) FROM events) AS changed,
-       (SELECT count(*) FROM call_events) AS opened, (SELECT count(*) FROM call_notices) AS n
+SELECT (SELECT count(*) FROM events) AS changed, (SELECT count(*) FROM call_events) AS opened,
+       (SELECT count(*) FROM call_notices) AS notices
 """
 
 CURE_CALLS_SQL = """
@@ -412,6 +432,8 @@ def _mark_all_sql(
     session: Session, refs: dict[Series, Reference], *, on: date, now: datetime
 ) -> dict[str, int]:
     session.flush()
+    session.execute(text("SET LOCAL jit = off"))  # compiling this plan costs more than it saves
+    session.execute(text("SET LOCAL work_mem = '128MB'"))  # hash joins in one batch, in order
     session.execute(text(MARK_SQL))
     session.execute(text("TRUNCATE mtm_values"))
     if refs:
@@ -422,13 +444,19 @@ def _mark_all_sql(
                 for (m, s, g), r in refs.items()
             ],
         )
+    session.execute(text("ANALYZE mtm_values"))  # temp tables are never auto-analyzed
     defaults = {k: DEFAULT_TERMS[k] for k in _THRESHOLDS}
     params = {"on": on, "now": now, "days": DEFAULT_TERMS["margin_call_days"], **defaults}
+    session.execute(text("DROP TABLE IF EXISTS mtm_marks"))
+    session.execute(text(COMPUTE_SQL), params)
+    session.execute(text("ANALYZE mtm_marks"))
+    marked = session.execute(text(UPDATE_SQL), {"on": on}).rowcount  # type: ignore[attr-defined]
     params["language"] = DEFAULT_LANGUAGE
-    marked, changed, opened, _ = session.execute(text(UPDATE_SQL), params).one()
+    changed, opened, _ = session.execute(text(FOLLOW_SQL), params).one()
     cured = session.execute(
         text(CURE_CALLS_SQL), {"on": on, "now": now, "language": DEFAULT_LANGUAGE}
     ).scalar_one()
+    session.execute(text("DROP TABLE mtm_marks"))
     session.expire_all()
     return {
         "marked": int(marked),

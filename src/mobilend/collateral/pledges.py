@@ -138,6 +138,7 @@ def register(
     ltv = valuation.loan_to_value(owed, found.value.current_value)
     pledge = Pledge(
         loan_id=loan.id,
+        product_id=loan.product_id,
         imei=imei,
         model_key=model_key,
         storage_gb=storage_gb,

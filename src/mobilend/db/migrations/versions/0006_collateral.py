@@ -122,6 +122,7 @@ def upgrade() -> None:
         "pledges",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("loan_id", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.Integer(), nullable=False),
         sa.Column("imei", sa.String(length=15), nullable=False),
         sa.Column("model_key", sa.String(length=80), nullable=False),
         sa.Column("storage_gb", sa.Integer(), nullable=False),
@@ -157,9 +158,13 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["loan_id"], ["loans.id"], name=op.f("fk_pledges_loan_id_loans")),
         sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_pledges_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
             ["model_key"], ["device_models.key"], name=op.f("fk_pledges_model_key_device_models")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pledges")),
+        postgresql_with={"fillfactor": 50},
     )
     with op.batch_alter_table("pledges", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pledges_loan_id"), ["loan_id"], unique=False)
