@@ -21,6 +21,8 @@ PG_URL = os.environ.get(
     "MOBILEND_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Apps made by tests do not run the log's background timetable (tests call it directly).
+os.environ.setdefault("MOBILEND_LOG_SCHEDULE", "false")
 
 
 def _pg_admin():  # type: ignore[no-untyped-def]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -21,17 +23,39 @@ from mobilend.origination.api import router as borrowers_router
 from mobilend.origination.ocr_api import router as ocr_router
 from mobilend.origination.service import cipher_from_settings
 from mobilend.settings import Settings, get_settings
+from mobilend.trust import schedule
 from mobilend.trust.api import router as log_router
 from mobilend.trust.contract_api import router as contracts_router
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load (on the very first start: train) the decision models before serving."""
+    """Load (on the very first start: train) the decision models; run the log's timetable."""
     settings: Settings = app.state.settings
     if settings.preload_models and app.state.models is None:
         app.state.models = models_for(settings)
+    stop = threading.Event()
+    worker = None
+    if settings.log_schedule:
+        worker = threading.Thread(
+            target=schedule.run_forever,
+            kwargs={
+                "engine": app.state.engine,
+                "sessions": app.state.sessions,
+                "clock": app.state.clock.now,
+                "data_dir": settings.data_dir,
+                "sth_every": timedelta(seconds=settings.log_sth_interval_seconds),
+                "audit_every": timedelta(seconds=settings.log_audit_interval_seconds),
+                "stop": stop.wait,
+            },
+            name="log-schedule",
+            daemon=True,
+        )
+        worker.start()
     yield
+    stop.set()
+    if worker is not None:
+        worker.join(timeout=30)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     jurisdiction: str = "CN-24"
     # Highest loan-to-value on a pledged phone's value (the collateral module comes later).
     collateral_max_ltv: Decimal = Decimal("0.50")
+    # The transparency log's timetable in `mobilend serve` (docs/transparency-log.md): sign a
+    # tree head every N seconds when the tree grew, audit the whole log every M seconds.
+    log_schedule: bool = True
+    log_sth_interval_seconds: int = 300
+    log_audit_interval_seconds: int = 86_400
     # Shown to borrowers on a locked phone and in device messages (docs/device-lock.md).
     lender_name: str = "Mobilend"
     support_phone: str = "400-000-0000"

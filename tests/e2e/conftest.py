@@ -31,7 +31,7 @@ class Api:
 @pytest.fixture
 def api(db_url: str) -> Iterator[Api]:
     clock = FixedClock(datetime(2025, 1, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai")))
-    app = create_app(Settings(database_url=db_url), clock=clock)
+    app = create_app(Settings(database_url=db_url, log_schedule=False), clock=clock)
     with unit_of_work(session_factory(app.state.engine)) as session:
         _, admin = create_credential(session, name="test-admin", role="admin")
         _, viewer = create_credential(session, name="test-viewer", role="viewer")
