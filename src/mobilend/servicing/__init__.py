@@ -1,0 +1,1 @@
+"""Servicing: daily close (COB), delinquency, five-tier classification and provisioning."""
