@@ -1,0 +1,1 @@
+"""Analytics: portfolio figures (roll rates, vintage curves, PAR, NPL, collection rate)."""

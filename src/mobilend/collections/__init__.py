@@ -1,0 +1,1 @@
+"""Collections: contact conduct rules and promises to pay (pure modules)."""
