@@ -17,7 +17,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilend.db.base import Base
@@ -41,10 +50,13 @@ class PendingEntry(Base):
 
 class LogEntry(Base):
     __tablename__ = "log_entries"
+    __table_args__ = (Index("ix_log_entries_leaf_hash", "leaf_hash", "leaf_index"),)
 
     leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     leaf_input: Mapped[str] = mapped_column(Text)
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    # (leaf_hash, leaf_index): a proof by hash finds its index from the index alone, even on
+    # a table autovacuum has not analyzed yet (bench/log_bench.py: 98 ms -> 3 ms at 1M).
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the relay appended it
 

@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("leaf_index", name=op.f("pk_log_entries")),
     )
     with op.batch_alter_table("log_entries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_log_entries_leaf_hash"), ["leaf_hash"], unique=False)
+        batch_op.create_index("ix_log_entries_leaf_hash", ["leaf_hash", "leaf_index"], unique=False)
 
     op.create_table(
         "log_nodes",
@@ -122,6 +122,6 @@ def downgrade() -> None:
     op.drop_table("log_head")
     op.drop_table("log_nodes")
     with op.batch_alter_table("log_entries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_log_entries_leaf_hash"))
+        batch_op.drop_index("ix_log_entries_leaf_hash")
     op.drop_table("log_entries")
     op.drop_table("log_pending")
