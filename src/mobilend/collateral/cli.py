@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,6 +13,9 @@ import typer
 from rich.console import Console
 from sqlalchemy.orm import Session
 
+from mobilend.cli_common import echo as _echo
+from mobilend.cli_common import fail as _fail
+from mobilend.cli_common import run as _run
 from mobilend.core.clock import SystemClock
 from mobilend.core.errors import MobilendError
 from mobilend.settings import get_settings
@@ -27,39 +27,8 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 
-def _fail(exc: MobilendError) -> None:
-    problem = {"type": exc.type, "detail": exc.detail, "field": exc.field, "rule": exc.rule}
-    typer.echo(json.dumps({"error": problem}, ensure_ascii=False), err=True)
-    raise typer.Exit(2)
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    from mobilend.db.session import build_engine, session_factory, unit_of_work
-
-    engine = build_engine(get_settings().database_url)
-    try:
-        with unit_of_work(session_factory(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _run(fn: Callable[[Session], T]) -> T:
-    try:
-        with _session() as session:
-            return fn(session)
-    except MobilendError as exc:
-        _fail(exc)
-        raise  # unreachable: _fail exits
-
-
 def _clock() -> SystemClock:
     return SystemClock(get_settings().timezone)
-
-
-def _echo(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, default=str))
 
 
 @collateral_app.command("catalog-import")

@@ -8,20 +8,22 @@ Exit codes: 0 all checks hold, 1 a check failed (named in the verdict), 2 unread
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from mobilend.cli_common import echo as _echo
+from mobilend.cli_common import fail as _fail
+from mobilend.cli_common import run as _run
 from mobilend.core.errors import MobilendError, ValidationFailed
 from mobilend.trust import merkle, signing
 from mobilend.trust.signing import SignedTreeHead
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 log_app = typer.Typer(
     help="Transparency log: relay, sign tree heads, proofs, audit, offline verify.",
@@ -31,38 +33,6 @@ T = TypeVar("T")
 KeyPath = Annotated[
     Path | None, typer.Option("--key-path", help="signing key PEM (default data_dir's)")
 ]
-
-
-def _echo(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False))
-
-
-def _fail(exc: MobilendError) -> None:
-    problem = {"type": exc.type, "detail": exc.detail, "field": exc.field, "rule": exc.rule}
-    typer.echo(json.dumps({"error": problem}, ensure_ascii=False), err=True)
-    raise typer.Exit(2)
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    from mobilend.db.session import build_engine, session_factory, unit_of_work
-    from mobilend.settings import get_settings
-
-    engine = build_engine(get_settings().database_url)
-    try:
-        with unit_of_work(session_factory(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _run(fn: Callable[[Session], T]) -> T:
-    try:
-        with _session() as session:
-            return fn(session)
-    except MobilendError as exc:
-        _fail(exc)
-        raise  # unreachable: _fail exits
 
 
 def _relay(now: datetime) -> int:
