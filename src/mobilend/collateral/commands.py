@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from mobilend.core.canonical import canonical_json
 from mobilend.core.errors import MobilendError, ValidationFailed
 
 VERSION = 1
@@ -104,13 +105,6 @@ class CommandRejected(MobilendError):
 
 
 # -- encodings ---------------------------------------------------------------------------
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8: the bytes that get signed."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
 
 
 def b64url_encode(data: bytes) -> str:

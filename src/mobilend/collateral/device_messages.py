@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mobilend.collateral import commands, lockpolicy
+from mobilend.collateral import lockpolicy
 from mobilend.core.errors import ValidationFailed
 
 MESSAGE_LANGUAGE = "zh-CN"  # borrower-facing texts default to Simplified Chinese
@@ -66,22 +66,4 @@ def render(message_key: str, values: Mapping[str, object], language: str = MESSA
     texts = MESSAGES.get(language)
     if texts is None:
         raise ValidationFailed("language", "one-of", f"language must be one of {list(MESSAGES)}")
-    if language == "en" and message_key in lockpolicy.MESSAGE_TEMPLATES:
-        return lockpolicy.render_message(message_key, values)
-    template = texts.get(message_key)
-    if template is None:
-        raise ValidationFailed("message_key", "one-of", f"no template {message_key!r}")
-    try:
-        text = template.format_map(values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValidationFailed(
-            "values", "placeholders", f"cannot fill {message_key}: {exc}"
-        ) from exc
-    limit = (
-        commands.LOCK_MESSAGE_MAX
-        if message_key.startswith("lock.")
-        else commands.REMINDER_MESSAGE_MAX
-    )
-    if len(text) > limit:
-        raise ValidationFailed("message", "max-length", f"{len(text)} characters > {limit}")
-    return text
+    return lockpolicy.render_message(message_key, values, texts)

@@ -227,9 +227,13 @@ def offline_lock_at(last_check_in: datetime, policy: LockPolicy) -> datetime:
     return moment + timedelta(days=policy.offline_lock_days)
 
 
-def render_message(message_key: str, values: Mapping[str, object]) -> str:
-    """Fill a default template; fails if it would exceed the phone's length limit."""
-    template = MESSAGE_TEMPLATES.get(message_key)
+def render_message(
+    message_key: str,
+    values: Mapping[str, object],
+    templates: Mapping[str, str] = MESSAGE_TEMPLATES,
+) -> str:
+    """Fill a template (default: the English ones); fails past the phone's length limit."""
+    template = templates.get(message_key)
     if template is None:
         raise ValidationFailed("message_key", "one-of", f"no template {message_key!r}")
     try:

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from mobilend.collateral import catalog, grading, notices, valuation
 from mobilend.collateral.models import CollateralEvent, MarginCall, Pledge
 from mobilend.collateral.service import DeviceValuation, get_model, terms_for, value_device
+from mobilend.core.canonical import canonical_json
 from mobilend.core.errors import Conflict, NotFound, ValidationFailed
 from mobilend.core.money import ZERO
 from mobilend.loans import service as loans
 from mobilend.loans.models import Installment, Loan
 from mobilend.trust import log as trust_log
-from mobilend.trust.signing import canonical_json
 
 PLEDGEABLE_LOAN = ("approved", "active")
 LOGGED_EVENTS = ("registered", "released", "forfeited", "liquidated")

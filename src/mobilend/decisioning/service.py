@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mobilend.core.canonical import canonical_json
 from mobilend.core.errors import Conflict, NotFound, ValidationFailed
 from mobilend.db.session import is_postgres
 from mobilend.decisioning import engine
@@ -84,12 +85,6 @@ class DecisionContext:
     @property
     def imei_key(self) -> bytes:
         return hmac.new(self.cipher.index_key, b"mobilend-imei", hashlib.sha256).digest()
-
-
-def canonical_json(record: dict[str, Any]) -> bytes:
-    return json.dumps(
-        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:

@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
+from mobilend.core.canonical import canonical_json
 from mobilend.trust import log
-from mobilend.trust.signing import canonical_json
 
 LEDGER_KINDS = {
     "disbursement": "disbursement",

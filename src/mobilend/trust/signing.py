@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from mobilend.core.canonical import canonical_json
 from mobilend.core.errors import ValidationFailed
 
 LEAF_VERSION = 1
@@ -69,13 +70,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # -- encodings ---------------------------------------------------------------------------
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8 (non-ASCII kept as is): the bytes that get hashed or signed."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
 
 
 def b64(data: bytes) -> str:
