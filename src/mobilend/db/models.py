@@ -21,6 +21,13 @@ from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from mobilend.loans.models import Allocation, Installment, Loan, Product, Repayment
 from mobilend.notify.models import OutboxMessage
 from mobilend.origination.models import Borrower, Consent
+from mobilend.servicing.models import (
+    CloseRun,
+    CloseTask,
+    DelinquencyEvent,
+    DelinquencySnapshot,
+    LoanDelinquency,
+)
 from mobilend.trust.contract_models import Contract, SigningCode
 from mobilend.trust.models import LogEntry, LogHead, LogNode, PendingEntry, TreeHead
 
@@ -31,11 +38,15 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Borrower",
+    "CloseRun",
+    "CloseTask",
     "CollateralEvent",
     "CollateralTerms",
     "Consent",
     "Contract",
     "DecisionRecord",
+    "DelinquencyEvent",
+    "DelinquencySnapshot",
     "Device",
     "DeviceCheckIn",
     "DeviceCommand",
@@ -48,6 +59,7 @@ __all__ = [
     "JournalLine",
     "LedgerAccount",
     "Loan",
+    "LoanDelinquency",
     "LogEntry",
     "LogHead",
     "LogNode",

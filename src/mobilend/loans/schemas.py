@@ -18,6 +18,7 @@ from mobilend.loans.terms import (
     ScheduleType,
     UpfrontFeeTreatment,
 )
+from mobilend.servicing.policy import ServicingPolicy
 
 Dec = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
 NonNeg = Annotated[Dec, Field(ge=0)]
@@ -65,6 +66,7 @@ class ProductConfig(Strict):
     waterfall: str = "penalty,fee,interest,principal"
     allocation_strategy: Literal["horizontal", "vertical"] = "horizontal"
     prepayment_mode: Literal["reduce_term", "reduce_installment"] = "reduce_installment"
+    servicing_policy: ServicingPolicy = ServicingPolicy()  # read at each close, not frozen
 
     _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
 
