@@ -1,1 +1,2 @@
-"""Notifications: a transactional outbox and borrower-facing templates (zh-CN and en)."""
+"""Notifications: the transactional outbox, its relay, channel adapters (SMS, push, e-mail)
+and borrower-facing templates (zh-CN and en). See docs/notifications.md."""

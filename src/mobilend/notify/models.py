@@ -1,8 +1,8 @@
 """The transactional outbox: messages written in the same transaction as their cause.
 
-A relay (the daily close's notification step, issue 6) renders and sends pending rows through
-the channel adapters; until then they wait here, never lost with a rolled-back change and
-never sent for one. `dedupe_key` makes enqueueing the same notice twice a no-op.
+The relay (notify.relay) renders and sends pending rows through the channel adapters; until
+then they wait here, never lost with a rolled-back change and never sent for one.
+`dedupe_key` makes enqueueing the same notice twice a no-op.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from mobilend.origination.models import UtcDateTime
 
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_messages_pending", "status", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_messages_pending", "status", "id"),
+        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
@@ -30,7 +33,13 @@ class OutboxMessage(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     business_date: Mapped[date]
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/sent/failed
+    # pending / sent / failed / skipped (a reminder no longer needed when its turn came)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the relay (migration 0012): NULL next_attempt_at = due at once; a claim, a retry's backoff
+    # or a quiet-hours deferral moves it forward
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    recipient_hint: Mapped[str | None] = mapped_column(String(64))  # masked, e.g. 138****5678
+    channel_ref: Mapped[str | None] = mapped_column(String(120))  # the provider's message id

@@ -66,8 +66,60 @@ TEMPLATES: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "{amount}) is {code}, valid for {minutes} minutes. Never share this code."
             ),
         },
+        # Repayment reminders (servicing.reminders plans them; the relay adds `lender` and
+        # `support_phone` at sending time and refreshes `amount` from the installment).
+        "repayment.before_due": {
+            "zh-CN": (
+                "【{lender}】您的贷款 {loan_id} 第 {number} 期应还 {amount} 元，"
+                "将于 {due_date} 到期（还有 {days} 天）。请按时还款，"
+                "如有疑问请致电 {support_phone}。"
+            ),
+            "en": (
+                "{lender}: installment {number} of loan {loan_id}, CNY {amount}, is due on "
+                "{due_date} (in {days} days). Please pay on time; questions: {support_phone}."
+            ),
+        },
+        "repayment.due_today": {
+            "zh-CN": (
+                "【{lender}】您的贷款 {loan_id} 第 {number} 期应还 {amount} 元今天（{due_date}）"
+                "到期，请今日内还款。如有疑问请致电 {support_phone}。"
+            ),
+            "en": (
+                "{lender}: installment {number} of loan {loan_id}, CNY {amount}, is due today "
+                "({due_date}). Please pay today; questions: {support_phone}."
+            ),
+        },
+        "repayment.overdue": {
+            "zh-CN": (
+                "【{lender}】您的贷款 {loan_id} 第 {number} 期已逾期 {days} 天"
+                "（应还日 {due_date}），尚欠 {amount} 元。请尽快还款以免产生更多罚息；"
+                "如有困难请致电 {support_phone} 协商。"
+            ),
+            "en": (
+                "{lender}: installment {number} of loan {loan_id} (due {due_date}) is {days} days "
+                "overdue; CNY {amount} is outstanding. Please pay soon to avoid further penalty "
+                "interest; if you are in difficulty, call {support_phone}."
+            ),
+        },
     }
 )
+
+# E-mail subject lines by topic family (the part of the key before the dot).
+SUBJECTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "collateral": {"zh-CN": "质押手机通知", "en": "About your pledged phone"},
+        "contract": {"zh-CN": "借款合同签署验证码", "en": "Your loan contract signing code"},
+        "repayment": {"zh-CN": "还款提醒", "en": "Repayment reminder"},
+    }
+)
+
+
+def subject(key: str, language: str) -> str:
+    """The e-mail subject of a template's message ("Mobilend notice" for an unknown family)."""
+    family = SUBJECTS.get(key.partition(".")[0])
+    if family is None or language not in family:
+        return "Mobilend 通知" if language == "zh-CN" else "Mobilend notice"
+    return family[language]
 
 
 def render(key: str, language: str, params: Mapping[str, object]) -> str:
