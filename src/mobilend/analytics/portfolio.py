@@ -88,30 +88,70 @@ def roll_rates(
     buckets: Sequence[str] = DPD_BUCKETS,
 ) -> RollRates:
     """The roll-rate matrix between two snapshots of the same portfolio."""
-    rows = tuple(buckets)
-    if not rows or len(set(rows)) != len(rows) or CLOSED in rows:
-        raise ValidationFailed("buckets", "unique", f"buckets are distinct and not {CLOSED!r}")
-    columns = (*rows, CLOSED)
+    rows = _roll_buckets(buckets)
     before = _by_loan("previous", previous, rows)
     after = _by_loan("current", current, rows)
-    counts = {a: dict.fromkeys(columns, 0) for a in rows}
-    balances = {a: dict.fromkeys(columns, ZERO) for a in rows}
+    counts: dict[tuple[str, str], int] = {}
+    balances: dict[tuple[str, str], Decimal] = {}
     for loan_id, row in before.items():
         moved = after.get(loan_id)
-        target = CLOSED if moved is None else moved.bucket
-        counts[row.bucket][target] += 1
-        balances[row.bucket][target] += row.balance
+        cell = (row.bucket, CLOSED if moved is None else moved.bucket)
+        counts[cell] = counts.get(cell, 0) + 1
+        balances[cell] = balances.get(cell, ZERO) + row.balance
     new = [row for loan_id, row in after.items() if loan_id not in before]
-    return RollRates(
-        rows=rows,
-        columns=columns,
-        counts=counts,
-        balances=balances,
-        rates={a: _row_shares(_cents(balances[a]), columns) for a in rows},
-        count_rates={a: _row_shares(counts[a], columns) for a in rows},
+    return roll_matrix(
+        counts,
+        balances,
+        buckets=rows,
         new_count=len(new),
         new_balance=sum((row.balance for row in new), ZERO),
     )
+
+
+def roll_matrix(
+    counts: Mapping[tuple[str, str], int],
+    balances: Mapping[tuple[str, str], Decimal],
+    *,
+    buckets: Sequence[str] = DPD_BUCKETS,
+    new_count: int = 0,
+    new_balance: Decimal = ZERO,
+) -> RollRates:
+    """The roll-rate matrix from totals per (bucket then, bucket now or CLOSED) cell.
+
+    This is what a GROUP BY over two joined snapshots yields; cells left out are 0. The rates
+    are rounded exactly as `roll_rates` rounds them (it builds its matrix here).
+    """
+    rows = _roll_buckets(buckets)
+    columns = (*rows, CLOSED)
+    _check_non_negative("new_count", new_count)
+    cell_counts = {a: dict.fromkeys(columns, 0) for a in rows}
+    cell_balances = {a: dict.fromkeys(columns, ZERO) for a in rows}
+    for (a, b), n in counts.items():
+        if a not in rows or b not in columns:
+            raise ValidationFailed("counts", "bucket", f"cell {a!r} -> {b!r} not in {columns}")
+        _check_non_negative("counts", n)
+        cell_counts[a][b] = n
+    for (a, b), balance in balances.items():
+        if a not in rows or b not in columns:
+            raise ValidationFailed("balances", "bucket", f"cell {a!r} -> {b!r} not in {columns}")
+        cell_balances[a][b] = _amount("balance", balance)
+    return RollRates(
+        rows=rows,
+        columns=columns,
+        counts=cell_counts,
+        balances=cell_balances,
+        rates={a: _row_shares(_cents(cell_balances[a]), columns) for a in rows},
+        count_rates={a: _row_shares(cell_counts[a], columns) for a in rows},
+        new_count=new_count,
+        new_balance=_amount("new_balance", new_balance),
+    )
+
+
+def _roll_buckets(buckets: Sequence[str]) -> tuple[str, ...]:
+    rows = tuple(buckets)
+    if not rows or len(set(rows)) != len(rows) or CLOSED in rows:
+        raise ValidationFailed("buckets", "unique", f"buckets are distinct and not {CLOSED!r}")
+    return rows
 
 
 def _by_loan(
