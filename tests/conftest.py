@@ -115,6 +115,17 @@ def isolated_pg_url(pg_template: str) -> Iterator[str]:
     yield from _pg_copy(pg_template)
 
 
+@pytest.fixture
+def twin_pg(pg_template: str) -> Iterator[tuple[str, str]]:
+    """Two PostgreSQL databases of the test's own (to run two paths on the same book)."""
+    first, second = _pg_copy(pg_template), _pg_copy(pg_template)
+    try:
+        yield next(first), next(second)
+    finally:
+        for copy in (first, second):
+            copy.close()
+
+
 def _pg_copy(template: str) -> Iterator[str]:
     name = f"mobilend_iso_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin()

@@ -10,18 +10,22 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from mobilend import __version__
+from mobilend.analytics.api import router as portfolio_router
 from mobilend.api import audit_api, problems
 from mobilend.collateral.api import router as collateral_router
 from mobilend.collateral.device_api import router as devices_router
+from mobilend.collections.api import router as collections_router
 from mobilend.core.clock import Clock, SystemClock
 from mobilend.db.session import build_engine, session_factory
 from mobilend.decisioning.api import models_for
 from mobilend.decisioning.api import router as applications_router
 from mobilend.ledger.api import router as ledger_router
 from mobilend.loans.api import router as loans_router
+from mobilend.notify.api import router as notifications_router
 from mobilend.origination.api import router as borrowers_router
 from mobilend.origination.ocr_api import router as ocr_router
 from mobilend.origination.service import cipher_from_settings
+from mobilend.servicing.api import router as close_router
 from mobilend.settings import Settings, get_settings
 from mobilend.trust import schedule
 from mobilend.trust.api import router as log_router
@@ -101,4 +105,8 @@ ROUTERS = (
     log_router,
     audit_api.router,
     contracts_router,
+    collections_router,
+    notifications_router,
+    portfolio_router,
+    close_router,
 )

@@ -13,11 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mobilend.analytics.cli import portfolio_app
 from mobilend.api.audit_cli import audit_app, cli_actor
 from mobilend.collateral.cli import collateral_app, devices_app
+from mobilend.collections.cli import collections_app
 from mobilend.core.errors import MobilendError, ValidationFailed
 from mobilend.core.money import RoundingMode, parse_amount
 from mobilend.decisioning.model_cli import model_app
+from mobilend.notify.cli import notify_app
+from mobilend.servicing.cli import close_app, worker
 from mobilend.settings import get_settings
 from mobilend.trust.cli import log_app
 from mobilend.trust.contract_cli import contracts_app
@@ -33,6 +37,11 @@ app.add_typer(log_app, name="log")
 app.add_typer(devices_app, name="devices")
 app.add_typer(audit_app, name="audit")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(collections_app, name="collections")
+app.add_typer(notify_app, name="notify")
+app.add_typer(portfolio_app, name="portfolio")
+app.add_typer(close_app, name="close")
+app.command("worker")(worker)
 err = Console(stderr=True)
 
 
@@ -332,7 +341,7 @@ def _safe(url: str) -> str:
 @cred_app.command("create")
 def credentials_create(
     name: Annotated[str, typer.Option(help="Who or what uses it")],
-    role: Annotated[str, typer.Option(help="admin | officer | viewer")] = "officer",
+    role: Annotated[str, typer.Option(help="admin | officer | viewer | collector")] = "officer",
 ) -> None:
     """Create an API credential and print its token once (JSON)."""
     from mobilend.api.auth import create_credential

@@ -61,10 +61,45 @@ class Settings(BaseSettings):
     # An offer can be accepted up to and including this many days after the decision's
     # business date (its `valid_until`); later acceptance is a 409 offer-expired problem.
     offer_valid_days: int = Field(default=7, ge=0)
+    # Notifications (docs/notifications.md). The adapter behind each channel: "file" appends
+    # one JSON line per message to notify_dir/<channel>.jsonl (development; the default),
+    # e-mail may be "smtp". The relay retries a failed send with growing delays from
+    # notify_retry_seconds and gives up after notify_max_attempts; a claimed message is
+    # another relay's again after notify_lease_seconds (a crashed relay's messages are resent).
+    notify_dir: Path | None = None  # default data_dir/notify
+    notify_sms_adapter: str = "file"
+    notify_push_adapter: str = "file"
+    notify_email_adapter: str = "file"
+    notify_max_attempts: int = Field(default=5, ge=1, le=50)
+    notify_retry_seconds: int = Field(default=60, ge=1)
+    notify_lease_seconds: int = Field(default=300, ge=10)
+    notify_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Borrower-local quiet hours (22:00-08:00) are judged in this zone unless the borrower
+    # record names its own.
+    borrower_timezone: str = "Asia/Shanghai"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False  # STARTTLS after connecting (port 587)
+    smtp_ssl: bool = False  # TLS from the first byte (port 465)
+    smtp_from: str = "Mobilend <noreply@localhost>"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # The daily close (docs/daily-close.md): loan ids per partition task; when the scheduled
+    # close runs (a cron line in UTC, for Procrastinate workers: 16:30 UTC is 00:30 in
+    # Shanghai); how many local worker processes `mobilend close run` starts on PostgreSQL.
+    close_partition_size: int = Field(default=25_000, ge=1)
+    close_cron: str = "30 16 * * *"
+    close_workers: int = Field(default=2, ge=0, le=64)
 
     @property
     def models_path(self) -> Path:
         return self.model_dir if self.model_dir is not None else self.data_dir / "models"
+
+    @property
+    def notify_path(self) -> Path:
+        return self.notify_dir if self.notify_dir is not None else self.data_dir / "notify"
 
 
 @lru_cache

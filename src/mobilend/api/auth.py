@@ -39,6 +39,10 @@ PERMISSIONS = (
     "audit:read",  # the operators' audit trail (admin only)
     "contracts:read",
     "contracts:write",
+    "collections:read",  # queues, cases, contacts (masked), actions, promises
+    "collections:write",  # work cases: assign, act, promise, offer restructuring, escalate
+    "close:read",  # daily close runs and their progress
+    "close:run",  # start or resume the daily close
     # Device routes: the caller is a phone proving itself with a one-time token (enroll) or its
     # own Ed25519 signature (check-in), never a bearer credential; no role holds these.
     "devices:enroll",
@@ -59,8 +63,12 @@ ROLES: dict[str, frozenset[str]] = {
             "collateral:read",
             "log:read",
             "contracts:read",
+            "collections:read",
+            "close:read",
         }
     ),
+    # A collections agent works cases; accepting a restructuring changes the loan (loans:write).
+    "collector": frozenset({"collections:read", "collections:write", "loans:read"}),
 }
 
 

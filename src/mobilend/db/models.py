@@ -15,6 +15,16 @@ from mobilend.collateral.models import (
     Pledge,
     PriceQuote,
 )
+from mobilend.collections.models import (
+    CollectionAction,
+    CollectionAgent,
+    CollectionCase,
+    CollectionContact,
+    CollectionRefusal,
+    LegalEscalation,
+    PromiseRecord,
+    Restructuring,
+)
 from mobilend.db.base import Base
 from mobilend.decisioning.models import Application, DecisionRecord
 from mobilend.ledger.models import JournalEntry, JournalLine, LedgerAccount
@@ -42,6 +52,11 @@ __all__ = [
     "CloseTask",
     "CollateralEvent",
     "CollateralTerms",
+    "CollectionAction",
+    "CollectionAgent",
+    "CollectionCase",
+    "CollectionContact",
+    "CollectionRefusal",
     "Consent",
     "Contract",
     "DecisionRecord",
@@ -58,6 +73,7 @@ __all__ = [
     "JournalEntry",
     "JournalLine",
     "LedgerAccount",
+    "LegalEscalation",
     "Loan",
     "LoanDelinquency",
     "LogEntry",
@@ -69,7 +85,9 @@ __all__ = [
     "Pledge",
     "PriceQuote",
     "Product",
+    "PromiseRecord",
     "Repayment",
+    "Restructuring",
     "SigningCode",
     "TreeHead",
 ]

@@ -118,15 +118,31 @@ def plan(
     session.add(run)
     session.flush()
     session.add_all(
-        CloseTask(business_date=business_date, step=LOANS, part=index, lo=index * partition_size,
-                  hi=(index + 1) * partition_size, status="pending", rows=0, attempts=0)
+        CloseTask(
+            business_date=business_date,
+            step=LOANS,
+            part=index,
+            lo=index * partition_size,
+            hi=(index + 1) * partition_size,
+            status="pending",
+            rows=0,
+            attempts=0,
+        )
         for index, _ in parts
-    )  # fmt: skip
+    )
     session.add_all(
-        CloseTask(business_date=business_date, step=step, part=0, lo=0, hi=0,
-                  status="pending", rows=0, attempts=0)
+        CloseTask(
+            business_date=business_date,
+            step=step,
+            part=0,
+            lo=0,
+            hi=0,
+            status="pending",
+            rows=0,
+            attempts=0,
+        )
         for step in BOOK_STEPS
-    )  # fmt: skip
+    )
     session.flush()
     return run, True
 
@@ -267,8 +283,21 @@ def loans_pending(session: Session, business_date: date) -> int:
     )
 
 
+def serialize_finish(session: Session, business_date: date) -> None:
+    """Serialise the workers finishing partitions, so the last one sees all others committed.
+
+    A transaction-scoped advisory lock, not the run row's FOR UPDATE: the foreign keys of
+    close_tasks take a key-share lock on that row, and two workers upgrading their shared lock
+    at once would deadlock (seen under load)."""
+    if is_postgres(session):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('mobilend.close.' || :d))"),
+            {"d": business_date.isoformat()},
+        )
+
+
 def lock_run(session: Session, business_date: date) -> CloseRun:
-    """Serialise the workers finishing partitions: the last one sees all others committed."""
+    """The run row, locked for the rest of the transaction."""
     run = session.get(CloseRun, business_date, with_for_update=True, populate_existing=True)
     if run is None:
         raise ValidationFailed("business_date", "planned", f"no close planned for {business_date}")
@@ -330,11 +359,13 @@ def _collections(
 
 
 def _log(
-    session: Session, sessions: sessionmaker[Session], day: date, now: datetime, data_dir: Path
+    session: Session, _: sessionmaker[Session], day: date, now: datetime, data_dir: Path
 ) -> dict[str, Any]:
     from mobilend.trust import log
 
-    appended = log.relay(sessions, now=now)
+    appended = 0  # in this step's transaction (SQLite has one writer: no second one here)
+    while batch := log.append_pending(session, now=now):
+        appended += batch
     head = log.sign_tree_head(session, now=now, data_dir=data_dir)
     return {"appended": appended, "tree_size": head.tree_size}
 
@@ -444,3 +475,20 @@ def run_in_process(
         result = close_status(session, business_date)
     assert result is not None
     return result
+
+
+def list_runs(session: Session, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest closes, newest first."""
+    runs = session.scalars(select(CloseRun).order_by(CloseRun.business_date.desc()).limit(limit))
+    return [
+        {
+            "business_date": r.business_date.isoformat(),
+            "status": r.status,
+            "engine": r.engine,
+            "loans": r.loans,
+            "started_at": r.started_at.isoformat(),
+            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+            "requested_by": r.requested_by,
+        }
+        for r in runs
+    ]

@@ -140,10 +140,14 @@ def _refresh_one(
     loan_class = classify(arrears.days_past_due, policy.thresholds(), floor=floor).loan_class
     outstanding = sum((i.principal - i.paid_principal for i in live), ZERO)
     charged = (
-        i.interest_accrued - i.paid_interest + i.fee_charged - i.paid_fee
-        + i.penalty_charged - i.paid_penalty
+        i.interest_accrued
+        - i.paid_interest
+        + i.fee_charged
+        - i.paid_fee
+        + i.penalty_charged
+        - i.paid_penalty
         for i in live
-    )  # fmt: skip
+    )
     exposure = outstanding + sum(charged, ZERO)
     provision = provision_for(
         exposure=exposure,
