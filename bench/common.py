@@ -12,7 +12,8 @@ import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,3 +150,39 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         return float("nan")
     rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
     return sorted_values[rank - 1]
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL (postgresql+psycopg://...) as libpq/psycopg accept it."""
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+@contextlib.contextmanager
+def scratch_postgres(
+    admin_url: str, *, prefix: str, keep: bool = False, log: Callable[[str], None] = print
+) -> Iterator[str]:
+    """A new empty database on the server of `admin_url`, dropped afterwards unless `keep`.
+
+    Yields its libpq URL (postgresql://...); the database is dropped even on error."""
+    import psycopg
+    from psycopg import sql
+
+    admin = libpq_url(admin_url)
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        base, _, _ = admin.rpartition("/")
+        yield f"{base}/{name}"
+    finally:
+        if keep:
+            log(f"kept scratch database {name} (--keep): drop it by hand")
+        else:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+            log(f"dropped scratch database {name}")
