@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,46 @@ def _copy(template: str) -> Iterator[str]:
             conn.execute(drop)
 
 
+SAME_WRITES_SQL = [
+    portfolio.BARE_INSTALLMENTS_SQL,
+    portfolio.BARE_LOANS_SQL.replace(
+        "SET accrued_through = %(day)s", "SET accrued_through = %(day)s, penalty_carry = '0'"
+    ),
+    """
+    WITH e AS (
+        INSERT INTO journal_entries (loan_id, kind, business_date, description)
+        SELECT id, 'accrual', %(day)s, 'same writes' FROM loans WHERE status = 'active'
+        RETURNING id, loan_id
+    )
+    INSERT INTO journal_lines (entry_id, account, loan_id, currency, amount)
+    SELECT e.id, v.account, e.loan_id, 'CNY', v.amount
+      FROM e CROSS JOIN (VALUES ('interest_receivable', 1.00), ('interest_income', -1.00)) v(
+           account, amount)
+    """,
+    """
+    INSERT INTO loan_delinquency AS o (loan_id, business_date, dpd, bucket, loan_class, npl,
+        overdue_principal, overdue_interest, overdue_fee, overdue_penalty,
+        outstanding_principal, exposure, provision)
+    SELECT id, %(day)s, 0, 'M0', 'normal', false, 0, 0, 0, 0, principal, principal, 0
+      FROM loans WHERE status = 'active'
+    ON CONFLICT (loan_id) DO UPDATE SET business_date = excluded.business_date,
+        exposure = excluded.exposure, provision = excluded.provision
+    """,
+]
+
+
+def same_writes(url: str, day: date) -> float:
+    """Seconds for the close's main writes with none of its logic, in one transaction, rolled
+    back: the bare accrual UPDATEs, one 2-line journal entry per active loan (through the same
+    foreign keys and zero-sum trigger, checked at the end), one loan_delinquency upsert each."""
+    with psycopg.connect(url) as conn, conn.transaction(force_rollback=True):
+        t0 = time.perf_counter()
+        for statement in SAME_WRITES_SQL:
+            conn.execute(statement, {"day": day})
+        conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred zero-sum checks, now
+        return time.perf_counter() - t0
+
+
 def _workers(url: str, count: int, data_dir: Path) -> list[subprocess.Popen[bytes]]:
     env = os.environ | {
         "MOBILEND_DATABASE_URL": _sa(url),
@@ -89,7 +129,35 @@ def _registered(url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _close_one(
+    sessions: Any, day: date, size: int, procs: list[subprocess.Popen[bytes]], peaks: list[int]
+) -> tuple[float, dict[str, Any]]:
+    t0 = time.perf_counter()
+    with unit_of_work(sessions) as session:
+        tasks.defer_close(
+            session,
+            business_date=day,
+            today=day,
+            now=datetime.now(UTC),
+            requested_by="bench",
+            partition_size=size,
+        )
+    while True:
+        for i, proc in enumerate(procs):
+            with contextlib.suppress(psutil.Error):
+                peaks[i] = max(peaks[i], psutil.Process(proc.pid).memory_info().rss)
+        with unit_of_work(sessions) as session:
+            status = close.close_status(session, day) or {}
+            failed = tasks.failed_jobs(session, day)
+        if status.get("status") == "done":
+            return time.perf_counter() - t0, status
+        if failed:
+            raise RuntimeError(f"{failed} close job(s) failed")
+        time.sleep(0.2)
+
+
 def run_close(url: str, workers: int, loans: int, data_dir: Path) -> dict[str, Any]:
+    """The first close of the generated book, then the next day's (a normal night)."""
     size = max(1_000, min(50_000, loans // 16))
     procs = _workers(url, workers, data_dir)
     peaks = [0] * workers
@@ -100,36 +168,17 @@ def run_close(url: str, workers: int, loans: int, data_dir: Path) -> dict[str, A
                 raise RuntimeError("workers did not start")
             time.sleep(0.2)
         sessions = session_factory(engine_for(_sa(url)))
-        t0 = time.perf_counter()
-        with unit_of_work(sessions) as session:
-            tasks.defer_close(
-                session,
-                business_date=BUSINESS_DATE,
-                today=BUSINESS_DATE,
-                now=datetime.now(UTC),
-                requested_by="bench",
-                partition_size=size,
-            )
-        while True:
-            for i, proc in enumerate(procs):
-                with contextlib.suppress(psutil.Error):
-                    peaks[i] = max(peaks[i], psutil.Process(proc.pid).memory_info().rss)
-            with unit_of_work(sessions) as session:
-                status = close.close_status(session, BUSINESS_DATE) or {}
-                failed = tasks.failed_jobs(session, BUSINESS_DATE)
-            if status.get("status") == "done":
-                break
-            if failed:
-                raise RuntimeError(f"{failed} close job(s) failed")
-            time.sleep(0.2)
-        seconds = time.perf_counter() - t0
+        first, status = _close_one(sessions, BUSINESS_DATE, size, procs, peaks)
+        nxt = BUSINESS_DATE + timedelta(days=1)
+        second, _ = _close_one(sessions, nxt, size, procs, peaks)
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=60)
     return {
-        "seconds": seconds,
+        "first": first,
+        "seconds": second,
         "partition_size": size,
         "partitions": status["partitions"],
         "loans": status["loans_done"],
@@ -152,11 +201,20 @@ def bench_size(loans: int, worker_counts: list[int], data_dir: Path) -> list[dic
                     portfolio.bare_accrual_update(url, business_date=BUSINESS_DATE)
                     for _ in range(2)
                 )
+                writes = same_writes(url, BUSINESS_DATE)
                 result = run_close(url, workers, loans, data_dir)
-            result |= {"book": loans, "workers": workers, "bare": bare, "generated": generated}
+            result |= {
+                "book": loans,
+                "workers": workers,
+                "bare": bare,
+                "writes": writes,
+                "generated": generated,
+            }
             print(
-                f"{loans:>9,} loans, {workers} worker(s): close {result['seconds']:.1f} s, "
-                f"bare {bare:.1f} s, peak {result['peak_mb']:.0f} MB",
+                f"{loans:>9,} loans, {workers} worker(s): first close {result['first']:.1f} s, "
+                f"next day {result['seconds']:.1f} s, bare {bare:.1f} s, "
+                f"same writes {writes:.1f} s, "
+                f"peak {result['peak_mb']:.0f} MB",
                 flush=True,
             )
             rows.append(result)
@@ -169,21 +227,28 @@ def report(rows: list[dict[str, Any]]) -> str:
         "",
         *common.machine_lines(),
         "",
-        "The whole close of one business date on PostgreSQL, run by `mobilend worker` processes "
-        "through Procrastinate (wall time from deferring the jobs to the run marked done), "
-        "beside the bare set-based accrual UPDATE on the same rows in the same run (best of two, "
-        "rolled back). Books from `bench/portfolio.py` (cloned templates booked through the "
-        "services; no pledges).",
+        "The whole close of a business date on PostgreSQL, run by `mobilend worker` processes "
+        "through Procrastinate (wall time from deferring the jobs to the run marked done): the "
+        "first close of the generated book (which also writes off the loans already past 180 "
+        "DPD and opens a collection case for every delinquent loan), then the next day's, a "
+        "normal night; beside it, the bare set-based accrual UPDATE on the same rows in the "
+        "same run (best of two, rolled back), and the *same writes*: those UPDATEs plus one "
+        "two-line journal entry and one loan_delinquency upsert per active loan, with no "
+        "logic (`SAME_WRITES_SQL`, one transaction, rolled back). Books from "
+        "`bench/portfolio.py` (cloned templates booked through the services; no pledges).",
         "",
         common.table(
             [
                 "loans",
                 "workers",
                 "partitions",
-                "close s",
+                "first close s",
+                "next-day close s",
                 "bare s",
-                "close / bare",
-                "loans/s",
+                "same writes s",
+                "next day / bare",
+                "next day / same writes",
+                "loans/s (next day)",
                 "peak RSS per worker",
             ],
             [
@@ -191,9 +256,12 @@ def report(rows: list[dict[str, Any]]) -> str:
                     common.fmt_int(r["book"]),
                     r["workers"],
                     r["partitions"],
+                    f"{r['first']:.1f}",
                     f"{r['seconds']:.1f}",
                     f"{r['bare']:.1f}",
+                    f"{r['writes']:.1f}",
                     f"{r['seconds'] / r['bare']:.1f}x" if r["bare"] else "-",
+                    f"{r['seconds'] / r['writes']:.1f}x" if r["writes"] else "-",
                     common.fmt_int(r["book"] / r["seconds"]),
                     f"{r['peak_mb']:.0f} MB",
                 ]

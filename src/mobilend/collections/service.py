@@ -141,7 +141,14 @@ def open_case(session: Session, *, loan_id: int, business_date: date) -> Collect
 def _new_case(
     session: Session, loan_id: int, row: LoanDelinquency, business_date: date
 ) -> CollectionCase:
-    case = CollectionCase(
+    case = _case_for(loan_id, row, business_date)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def _case_for(loan_id: int, row: LoanDelinquency, business_date: date) -> CollectionCase:
+    return CollectionCase(
         loan_id=loan_id,
         queue=queues.queue_for(row.bucket, provision=row.provision, broken_promises=0),
         status="open",
@@ -150,9 +157,6 @@ def _new_case(
         broken_promises=0,
         do_not_contact=False,
     )
-    session.add(case)
-    session.flush()
-    return case
 
 
 def assign_case(
@@ -291,27 +295,40 @@ def daily(session: Session, *, business_date: date, now: datetime) -> dict[str, 
     return {name: counts[name] for name in DAILY_COUNTS}
 
 
-def _delinquent(session: Session) -> list[tuple[Loan, LoanDelinquency]]:
-    rows = session.execute(
-        select(Loan, LoanDelinquency)
-        .join(LoanDelinquency, LoanDelinquency.loan_id == Loan.id)
-        .where(Loan.status == "active", LoanDelinquency.dpd > 0)
-        .order_by(Loan.id)
-    ).all()
-    return [(loan, row) for loan, row in rows]
+def _delinquent(session: Session) -> list[LoanDelinquency]:
+    """Delinquency rows of active loans past due (no Loan entities: they drag installments)."""
+    return list(
+        session.scalars(
+            select(LoanDelinquency)
+            .join(Loan, Loan.id == LoanDelinquency.loan_id)
+            .where(Loan.status == "active", LoanDelinquency.dpd > 0)
+            .order_by(LoanDelinquency.loan_id)
+        )
+    )
 
 
 def _write_offs(session: Session, business_date: date) -> int:
-    policies: dict[int, ServicingPolicy] = {}
+    """Write off loans past their product's DPD limit, found in SQL (a few a day)."""
     done = 0
-    for loan, row in _delinquent(session):
-        if loan.product_id not in policies:
-            policies[loan.product_id] = policy_of(session, loan)
-        limit = policies[loan.product_id].write_off_after_dpd
-        fresh = row.business_date == business_date  # never on a DPD the close did not compute
-        if limit is not None and fresh and row.dpd > limit:
+    for product in session.scalars(select(Product)):
+        policy = ServicingPolicy.model_validate(product.config.get("servicing_policy", {}))
+        limit = policy.write_off_after_dpd
+        if limit is None:
+            continue
+        due = session.scalars(
+            select(LoanDelinquency.loan_id)
+            .join(Loan, Loan.id == LoanDelinquency.loan_id)
+            .where(
+                Loan.product_id == product.id,
+                Loan.status == "active",
+                LoanDelinquency.business_date == business_date,  # a DPD this close computed
+                LoanDelinquency.dpd > limit,
+            )
+            .order_by(LoanDelinquency.loan_id)
+        ).all()
+        for loan_id in due:
             write_off(
-                session, loan_id=loan.id, value_date=business_date, business_date=business_date
+                session, loan_id=loan_id, value_date=business_date, business_date=business_date
             )
             done += 1
     return done
@@ -322,21 +339,20 @@ def _sync_cases(session: Session, business_date: date, counts: Counter[str]) -> 
         c.loan_id: c
         for c in session.scalars(select(CollectionCase).where(CollectionCase.status != "closed"))
     }
-    delinquent = {loan.id: row for loan, row in _delinquent(session)}
+    delinquent = {row.loan_id: row for row in _delinquent(session)}
     agents = {a.id: a for a in session.scalars(select(CollectionAgent))}
     for loan_id, row in delinquent.items():
         case = cases.get(loan_id)
         if case is None:
-            _new_case(session, loan_id, row, business_date)
+            session.add(_case_for(loan_id, row, business_date))  # inserted in batches
             counts["opened"] += 1
         elif case.status != "legal":
             counts["requeued"] += _requeue(case, row, agents)
-    statuses = dict(
-        session.execute(select(Loan.id, Loan.status).where(Loan.id.in_(list(cases)))).all()
-    )
-    for loan_id, case in cases.items():
-        if loan_id in delinquent:
-            continue
+    session.flush()
+    gone = [loan_id for loan_id in cases if loan_id not in delinquent]
+    statuses = dict(session.execute(select(Loan.id, Loan.status).where(Loan.id.in_(gone))).all())
+    for loan_id in gone:
+        case = cases[loan_id]
         status = statuses[loan_id]
         reason = {"active": "cured", "closed": "repaid"}.get(status, status)
         case.status, case.closed_on, case.close_reason = "closed", business_date, reason[:16]

@@ -38,15 +38,15 @@ from mobilend.servicing.provisioning import ProvisionMethod
 CLASSES = [c.value for c in LoanClass]  # normal ... loss, by rank
 
 ACCRUAL = [
-    "DROP TABLE IF EXISTS cl_loans, cl_inst, cl_pen, cl_sums",
+    "DROP TABLE IF EXISTS cl_loans, cl_inst, cl_sums",
     # the loans one day behind, and the settings their terms froze at booking
     """
     CREATE TEMP TABLE cl_loans ON COMMIT DROP AS
     SELECT l.id AS loan_id, l.currency,
-           (l.terms->'servicing'->>'penalty_rate_pct')::numeric AS pen_pct,
-           (l.terms->'servicing'->>'late_fee')::numeric AS late_fee,
-           (l.terms->'servicing'->>'late_fee_grace_days')::int AS grace,
-           CASE l.terms->>'day_count'
+           (l.sv->>'penalty_rate_pct')::numeric AS pen_pct,
+           (l.sv->>'late_fee')::numeric AS late_fee,
+           (l.sv->>'late_fee_grace_days')::int AS grace,
+           CASE l.day_count
              WHEN 'act/365' THEN 365 WHEN 'act/360' THEN 360 WHEN '30/360' THEN 360
              ELSE CASE WHEN (extract(year FROM CAST(:d AS date))::int % 4 = 0
                          AND extract(year FROM CAST(:d AS date))::int % 100 <> 0)
@@ -54,68 +54,78 @@ ACCRUAL = [
                        THEN 366 ELSE 365 END
            END AS denom,
            l.penalty_carry::numeric * 1e20 AS carry_units
-      FROM loans l
-     WHERE l.id >= :lo AND l.id < :hi AND l.status = 'active'
-       AND l.accrued_through = CAST(:d AS date) - 1
+      FROM (SELECT id, currency, penalty_carry, terms->'servicing' AS sv,
+                   terms->>'day_count' AS day_count
+              FROM loans
+             WHERE id >= :lo AND id < :hi AND status = 'active'
+               AND accrued_through = CAST(:d AS date) - 1) l
     """,
-    # per live installment: the new interest figure, fees due, the day's penalty units
+    "ANALYZE cl_loans",
+    # per live installment: the new interest figure, fees due, and the penalty cents posted:
+    # the day's amount in units of 1e-20 rounded up (d), the carry's running sum in
+    # installment order (cum), and the whole cents it crosses (posted)
     """
     CREATE TEMP TABLE cl_inst ON COMMIT DROP AS
-    SELECT i.id, i.loan_id, i.number, i.interest_accrued, i.late_fee_charged AS late_before,
-           CASE WHEN CAST(:d AS date) - i.start_date >= i.due_date - i.start_date
-                  THEN i.interest
-                WHEN CAST(:d AS date) <= i.start_date THEN 0::numeric
-                ELSE div(i.interest * 100 * (CAST(:d AS date) - i.start_date),
-                         i.due_date - i.start_date) / 100
-           END AS new_interest,
-           CASE WHEN i.due_date <= CAST(:d AS date) AND i.fee_charged < i.fee
-                     AND NOT i.late_fee_charged
-                  THEN i.fee - i.fee_charged ELSE 0 END AS due_fee,
-           CASE WHEN i.principal - i.paid_principal > 0 AND c.late_fee > 0
-                     AND NOT i.late_fee_charged
-                     AND CAST(:d AS date) > i.due_date + c.grace
-                  THEN c.late_fee ELSE 0 END AS late_fee,
-           CASE WHEN i.principal - i.paid_principal > 0 AND c.pen_pct > 0
-                     AND i.due_date < CAST(:d AS date)
-                  THEN (i.principal - i.paid_principal) * c.pen_pct * 1e18 ELSE 0 END AS units,
-           c.denom, c.carry_units
-      FROM installments i JOIN cl_loans c ON c.loan_id = i.loan_id
-     WHERE NOT i.cancelled
+    SELECT z.*,
+           (floor(z.cum / 1e18) - floor((z.cum - z.d) / 1e18)) / 100 AS posted
+      FROM (
+        SELECT y.*, y.carry_units + sum(y.d) OVER (PARTITION BY y.loan_id ORDER BY y.number)
+                      AS cum
+          FROM (
+            SELECT x.*, div(x.units, x.denom)
+                        + CASE WHEN x.units - div(x.units, x.denom) * x.denom <> 0
+                               THEN 1 ELSE 0 END AS d
+              FROM (
+                SELECT i.id, i.loan_id, i.number, i.interest_accrued, c.currency, c.denom,
+                       c.carry_units,
+                       CASE WHEN CAST(:d AS date) - i.start_date >= i.due_date - i.start_date
+                              THEN i.interest
+                            WHEN CAST(:d AS date) <= i.start_date THEN 0::numeric
+                            ELSE div(i.interest * 100 * (CAST(:d AS date) - i.start_date),
+                                     i.due_date - i.start_date) / 100
+                       END AS new_interest,
+                       CASE WHEN i.due_date <= CAST(:d AS date) AND i.fee_charged < i.fee
+                                 AND NOT i.late_fee_charged
+                              THEN i.fee - i.fee_charged ELSE 0 END AS due_fee,
+                       CASE WHEN i.principal - i.paid_principal > 0 AND c.late_fee > 0
+                                 AND NOT i.late_fee_charged
+                                 AND CAST(:d AS date) > i.due_date + c.grace
+                              THEN c.late_fee ELSE 0 END AS late_fee,
+                       CASE WHEN i.principal - i.paid_principal > 0 AND c.pen_pct > 0
+                                 AND i.due_date < CAST(:d AS date)
+                              THEN (i.principal - i.paid_principal) * c.pen_pct * 1e18
+                            ELSE 0 END AS units
+                  FROM cl_loans c JOIN installments i ON i.loan_id = c.loan_id
+                 WHERE NOT i.cancelled  -- only installments the day can change:
+                   AND ((i.interest_accrued < i.interest AND i.start_date < CAST(:d AS date))
+                        OR (i.due_date <= CAST(:d AS date) AND i.fee_charged < i.fee)
+                        OR (i.principal > i.paid_principal AND i.due_date < CAST(:d AS date)))
+              ) x
+          ) y
+      ) z
     """,
-    # daily amount rounded up to 1e-20, then the carry's running sum in installment order
-    """
-    CREATE TEMP TABLE cl_pen ON COMMIT DROP AS
-    SELECT id, loan_id, number,
-           carry_units + sum(d_units) OVER w AS cum,
-           carry_units + sum(d_units) OVER w - d_units AS cum_before
-      FROM (SELECT id, loan_id, number, carry_units,
-                   div(units, denom) + CASE WHEN units - div(units, denom) * denom <> 0
-                                            THEN 1 ELSE 0 END AS d_units
-              FROM cl_inst) x
-    WINDOW w AS (PARTITION BY loan_id ORDER BY number)
-    """,
+    "ANALYZE cl_inst",
     """
     UPDATE installments i
        SET interest_accrued = c.new_interest,
            fee_charged = i.fee_charged + c.due_fee + c.late_fee,
            late_fee_charged = i.late_fee_charged OR c.late_fee > 0,
-           penalty_charged = i.penalty_charged
-             + (floor(p.cum / 1e18) - floor(p.cum_before / 1e18)) / 100
-      FROM cl_inst c JOIN cl_pen p ON p.id = c.id
+           penalty_charged = i.penalty_charged + c.posted
+      FROM cl_inst c
      WHERE i.id = c.id
        AND (c.new_interest <> c.interest_accrued OR c.due_fee <> 0 OR c.late_fee <> 0
-            OR floor(p.cum / 1e18) <> floor(p.cum_before / 1e18))
+            OR c.posted <> 0)
     """,
     """
     CREATE TEMP TABLE cl_sums ON COMMIT DROP AS
-    SELECT c.loan_id, l.currency,
-           sum(c.new_interest - c.interest_accrued) AS interest,
-           sum(c.due_fee + c.late_fee) AS fee,
-           sum(floor(p.cum / 1e18) - floor(p.cum_before / 1e18)) / 100 AS penalty,
-           max(p.cum) AS cum_last
-      FROM cl_inst c JOIN cl_pen p ON p.id = c.id JOIN cl_loans l ON l.loan_id = c.loan_id
-     GROUP BY c.loan_id, l.currency
+    SELECT loan_id, min(currency) AS currency,
+           sum(new_interest - interest_accrued) AS interest,
+           sum(due_fee + late_fee) AS fee,
+           sum(posted) AS penalty,
+           max(cum) AS cum_last
+      FROM cl_inst GROUP BY loan_id
     """,
+    "ANALYZE cl_sums",
     # the carry moves only through installments with a penalty; loans without any keep theirs
     """
     UPDATE loans l
@@ -160,7 +170,7 @@ def accrue_range(session: Session, *, business_date: date, lo: int, hi: int) -> 
     count = 0
     for position, statement in enumerate(ACCRUAL):
         result = connection.execute(text(statement), params)
-        if position == 1:
+        if position == 1:  # cl_loans: the loans accrued
             count = result.rowcount
     return count
 
@@ -222,6 +232,7 @@ DELINQUENCY = [
      WHERE l.id >= :lo AND l.id < :hi AND l.status = 'active'
      GROUP BY l.id, l.product_id
     """,
+    "ANALYZE cl_state",
     # bucket, class and provision from each product's policy
     """
     CREATE TEMP TABLE cl_new ON COMMIT DROP AS
@@ -252,13 +263,13 @@ DELINQUENCY = [
               JOIN cl_pol p ON p.product_id = s.product_id
               LEFT JOIN loan_delinquency o ON o.loan_id = s.loan_id
               CROSS JOIN LATERAL (SELECT coalesce(CAST(:d AS date) - s.oldest, 0) AS dpd) d
-              CROSS JOIN LATERAL (SELECT 1 + (SELECT count(*) FROM unnest(p.bounds) u(v)
-                                               WHERE d.dpd > u.v)::int AS pos) b
-              CROSS JOIN LATERAL (SELECT (SELECT count(*) FROM unnest(p.thresholds) u(v)
-                                           WHERE d.dpd > u.v)::int AS passed) t
+              -- how many bounds / thresholds the DPD is strictly past (they are sorted)
+              CROSS JOIN LATERAL (SELECT 1 + width_bucket(d.dpd - 1, p.bounds) AS pos) b
+              CROSS JOIN LATERAL (SELECT width_bucket(d.dpd - 1, p.thresholds) AS passed) t
           ) x JOIN cl_pol p ON p.product_id = x.product_id
       ) y
     """,
+    "ANALYZE cl_new",
     """
     INSERT INTO delinquency_events
            (loan_id, business_date, dpd, from_bucket, to_bucket, from_class, to_class)
@@ -315,7 +326,7 @@ def refresh_range(
     count = 0
     for position, statement in enumerate(DELINQUENCY):
         result = connection.execute(text(statement), params)
-        if position == 3:
+        if position == 4:  # cl_new: the loans refreshed
             count = result.rowcount
     return count
 
