@@ -23,6 +23,7 @@ PG_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Apps made by tests do not run the log's background timetable (tests call it directly).
 os.environ.setdefault("MOBILEND_LOG_SCHEDULE", "false")
+os.environ.setdefault("MOBILEND_CLOSE_SCHEDULE", "false")  # tests close dates themselves
 
 
 def _pg_admin():  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 
 from fastapi import FastAPI
 
@@ -25,6 +25,7 @@ from mobilend.notify.api import router as notifications_router
 from mobilend.origination.api import router as borrowers_router
 from mobilend.origination.ocr_api import router as ocr_router
 from mobilend.origination.service import cipher_from_settings
+from mobilend.servicing import schedule as close_schedule
 from mobilend.servicing.api import router as close_router
 from mobilend.settings import Settings, get_settings
 from mobilend.trust import schedule
@@ -56,10 +57,28 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             daemon=True,
         )
         worker.start()
+    closer = None
+    if settings.close_schedule and app.state.engine.dialect.name == "sqlite":
+        closer = threading.Thread(
+            target=close_schedule.run_forever,
+            kwargs={
+                "sessions": app.state.sessions,
+                "clock": app.state.clock.now,
+                "timezone": settings.timezone,
+                "at": time.fromisoformat(settings.close_time),
+                "data_dir": settings.data_dir,
+                "partition_size": settings.close_partition_size,
+                "stop": stop.wait,
+            },
+            name="close-schedule",
+            daemon=True,
+        )
+        closer.start()
     yield
     stop.set()
-    if worker is not None:
-        worker.join(timeout=30)
+    for thread in (worker, closer):
+        if thread is not None:
+            thread.join(timeout=30)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:

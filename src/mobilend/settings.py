@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     close_partition_size: int = Field(default=25_000, ge=1)
     close_cron: str = "30 16 * * *"
     close_workers: int = Field(default=2, ge=0, le=64)
+    # On SQLite `mobilend serve` closes yesterday itself once the lender's local time is past
+    # close_time (HH:MM in `timezone`); on PostgreSQL the workers' schedule does it.
+    close_schedule: bool = True
+    close_time: str = Field(default="00:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
     @property
     def models_path(self) -> Path:
