@@ -68,3 +68,20 @@ def test_close_cli_kill_9_and_resume_on_sqlite(tmp_path: Path) -> None:
     gap = _cli(urls[1], tmp_path, "run", "--date", "2023-12-22", "--json")
     assert gap.returncode == 2
     assert json.loads(gap.stderr)["error"]["field"] == "business_date"
+
+
+def test_close_cli_on_postgresql_starts_its_own_workers(
+    isolated_pg_url: str, tmp_path: Path
+) -> None:
+    db = Db(isolated_pg_url)
+    book(db, random.Random(2), count=12)
+    args = ["run", "--date", START.isoformat(), "--partition-size", "5", "--workers", "2", "--json"]
+    done = _cli(isolated_pg_url, tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["status"] == "done" and result["engine"] == "procrastinate"
+    assert result["partitions"] == 3 and result["loans_done"] == 12
+    assert all(w.split(":")[1].isdigit() for w in result["workers"])
+    # the same date again: nothing is deferred, the stored status comes back
+    again = _cli(isolated_pg_url, tmp_path, *args)
+    assert again.returncode == 0 and json.loads(again.stdout) == result
