@@ -43,10 +43,10 @@ ACCRUAL = [
     """
     CREATE TEMP TABLE cl_loans ON COMMIT DROP AS
     SELECT l.id AS loan_id, l.currency,
-           (l.sv->>'penalty_rate_pct')::numeric AS pen_pct,
-           (l.sv->>'late_fee')::numeric AS late_fee,
-           (l.sv->>'late_fee_grace_days')::int AS grace,
-           CASE l.day_count
+           sv.penalty_rate_pct AS pen_pct,
+           sv.late_fee,
+           sv.late_fee_grace_days AS grace,
+           CASE t.day_count
              WHEN 'act/365' THEN 365 WHEN 'act/360' THEN 360 WHEN '30/360' THEN 360
              ELSE CASE WHEN (extract(year FROM CAST(:d AS date))::int % 4 = 0
                          AND extract(year FROM CAST(:d AS date))::int % 100 <> 0)
@@ -54,11 +54,13 @@ ACCRUAL = [
                        THEN 366 ELSE 365 END
            END AS denom,
            l.penalty_carry::numeric * 1e20 AS carry_units
-      FROM (SELECT id, currency, penalty_carry, terms->'servicing' AS sv,
-                   terms->>'day_count' AS day_count
-              FROM loans
-             WHERE id >= :lo AND id < :hi AND status = 'active'
-               AND accrued_through = CAST(:d AS date) - 1) l
+      FROM loans l
+      -- the terms JSON parsed once per loan (each -> would parse it again)
+      CROSS JOIN LATERAL json_to_record(l.terms) AS t(day_count text, servicing json)
+      CROSS JOIN LATERAL json_to_record(t.servicing)
+                 AS sv(penalty_rate_pct numeric, late_fee numeric, late_fee_grace_days int)
+     WHERE l.id >= :lo AND l.id < :hi AND l.status = 'active'
+       AND l.accrued_through = CAST(:d AS date) - 1
     """,
     "ANALYZE cl_loans",
     # per live installment: the new interest figure, fees due, and the penalty cents posted:
