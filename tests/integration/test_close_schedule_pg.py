@@ -38,6 +38,18 @@ def configured(isolated_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     tasks._sessions.cache_clear()
 
 
+def _work() -> None:
+    """A real worker process that runs every close job there is, then stops."""
+    worker = subprocess.run(
+        [sys.executable, "-m", "mobilend.cli", "worker", "--queue", "close", "--until-idle"],
+        env=os.environ.copy(),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+
+
 def _tick(y: int, m: int, d: int, hh: int, mm: int) -> int:
     return int(datetime(y, m, d, hh, mm, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp())
 
@@ -50,20 +62,26 @@ def test_scheduled_close_then_relay(configured: Db, tmp_path: Path) -> None:
     assert planned is not None and planned["business_date"] == "2023-12-20"
     assert planned["status"] == "running" and planned["partitions"] == 3
 
-    worker = subprocess.run(
-        [sys.executable, "-m", "mobilend.cli", "worker", "--queue", "close", "--until-idle"],
-        env=os.environ.copy(),
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    assert worker.returncode == 0, worker.stderr[-2000:]
+    _work()
     done = db(lambda s: close.close_status(s))
     assert done is not None and done["status"] == "done" and done["loans_done"] == 12
+    assert done["business_date"] == "2023-12-20"  # and no further: that night's eve
 
-    # the next tick of the same night finds nothing to do; a later night closes the next date
+    # the next tick of the same night finds nothing to do
     tasks.scheduled_close(_tick(2023, 12, 21, 0, 31))
     assert db(lambda s: close.list_runs(s))[0]["business_date"] == "2023-12-20"
+    # after three nights without workers, one tick catches up the backlog, date after date
+    tasks.scheduled_close(_tick(2023, 12, 24, 0, 30))
+    _work()
+    runs = db(lambda s: close.list_runs(s))
+    assert [r["business_date"] for r in runs] == [
+        "2023-12-23",
+        "2023-12-22",
+        "2023-12-21",
+        "2023-12-20",
+    ]
+    assert all(r["status"] == "done" for r in runs)
+    assert {r["requested_by"] for r in runs[:3]} == {"schedule:2023-12-24"}
 
     # the close planned reminders for the overdue loans; the periodic relay task takes every
     # due one. These loans name no borrower (booked without an application), so each is

@@ -65,7 +65,7 @@ def test_uneven_period_of_28_days() -> None:
 
 def test_bad_period_or_interest_is_rejected() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        interest_accrued_to(D("1.00"), JAN1, JAN1, JAN1)
+        interest_accrued_to(D("1.00"), JAN31, JAN1, JAN1)  # ends before it starts
     assert caught.value.field == "period_end"
     with pytest.raises(ValidationFailed) as caught:
         interest_accrued_to(D("-1.00"), JAN1, JAN31, JAN1)
@@ -225,3 +225,15 @@ def test_penalty_between_equals_day_by_day(
         )
         total += posted
     assert penalty_between(principal, rate, start, end, day_count, carry) == (total, day_carry)
+
+
+def test_a_period_cut_on_its_first_day_accrues_all_or_nothing() -> None:
+    # A partial prepayment on a due date cuts the current period to zero days: its (possibly
+    # zero) interest is all recognised from that day on, none before it.
+    day = date(2025, 4, 1)
+    assert interest_accrued_to(Decimal("12.34"), day, day, day) == Decimal("12.34")
+    assert interest_accrued_to(Decimal("12.34"), day, day, date(2025, 4, 9)) == Decimal("12.34")
+    assert interest_accrued_to(Decimal("12.34"), day, day, date(2025, 3, 31)) == 0
+    with pytest.raises(ValidationFailed) as err:
+        interest_accrued_to(Decimal("1"), day, date(2025, 3, 31), day)
+    assert err.value.field == "period_end"

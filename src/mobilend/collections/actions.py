@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from mobilend.collections.conduct import (
@@ -37,6 +37,7 @@ from mobilend.collections.models import (
 )
 from mobilend.collections.service import get_agent, get_case, policy_of, require_open
 from mobilend.core.errors import Conflict, NotFound, ValidationFailed
+from mobilend.db.session import is_postgres
 from mobilend.loans.models import Loan
 from mobilend.origination import pii
 from mobilend.origination.validation import normalize_phone
@@ -216,6 +217,10 @@ def record_action(
         ),
     )
     rules = ConductRules(max_attempts_per_day=policy_of(session, loan).max_contacts_per_day)
+    if is_postgres(session):  # one attempt at a time per contact point, whichever case it is on
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('mobilend.contact.' || :p))"), {"p": point}
+        )
     check_contact(attempt, history=_history(session, point, at), rules=rules)
     action = CollectionAction(
         case_id=case.id,

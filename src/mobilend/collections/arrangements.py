@@ -47,6 +47,7 @@ from mobilend.collections.service import (
 from mobilend.core.errors import Conflict, NotFound, ValidationFailed
 from mobilend.loans import restructure as engine
 from mobilend.loans.models import Loan, Repayment
+from mobilend.loans.service import lock_loan
 from mobilend.servicing.classification import LoanClass
 
 PROMISE_POLICY = PromisePolicy(grace_days=0)
@@ -211,6 +212,13 @@ def accept_restructuring(
     record = session.get(Restructuring, restructuring_id)
     if record is None:
         raise NotFound(f"restructuring {restructuring_id} not found", field="restructuring_id")
+    # the loan first (the lock order of every loan change), then the offer re-read under it:
+    # a second acceptance waiting here sees "accepted" and is refused, never applied twice
+    lock_loan(session, record.loan_id)
+    record = session.get(
+        Restructuring, restructuring_id, with_for_update=True, populate_existing=True
+    )
+    assert record is not None
     if record.status != "offered":
         raise Conflict(
             f"restructuring {record.id} is {record.status}", field="restructuring_id",

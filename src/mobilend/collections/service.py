@@ -20,9 +20,11 @@ from mobilend.collections.models import AGENT_ROLES, CollectionAgent, Collection
 from mobilend.core.errors import Conflict, NotFound, ValidationFailed
 from mobilend.core.money import ZERO
 from mobilend.loans.models import Loan, Product
-from mobilend.loans.service import write_off
+from mobilend.loans.service import lock_loan, write_off
+from mobilend.servicing.delinquency import delinquency
 from mobilend.servicing.models import LoanDelinquency
 from mobilend.servicing.policy import ServicingPolicy
+from mobilend.servicing.status import dues_of
 
 DAILY_COUNTS = (
     "promises_kept",
@@ -327,11 +329,23 @@ def _write_offs(session: Session, business_date: date) -> int:
             .order_by(LoanDelinquency.loan_id)
         ).all()
         for loan_id in due:
-            write_off(
-                session, loan_id=loan_id, value_date=business_date, business_date=business_date
-            )
-            done += 1
+            if _still_past(session, loan_id, business_date, limit):
+                write_off(
+                    session, loan_id=loan_id, value_date=business_date, business_date=business_date
+                )
+                done += 1
     return done
+
+
+def _still_past(session: Session, loan_id: int, business_date: date, limit: int) -> bool:
+    """Re-check under the loan's lock: a payment since the loan step (the close runs after
+    midnight, the API already works on the next date) may have cured it or moved it on; such a
+    loan waits for the next close instead of being written off on a stale figure."""
+    loan = lock_loan(session, loan_id)
+    if loan.status != "active" or (loan.accrued_through or business_date) > business_date:
+        return False
+    live = [i for i in loan.installments if not i.cancelled]
+    return delinquency(dues_of(live), business_date).days_past_due > limit
 
 
 def _sync_cases(session: Session, business_date: date, counts: Counter[str]) -> None:

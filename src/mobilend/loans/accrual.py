@@ -40,8 +40,12 @@ def interest_accrued_to(
     """Interest recognised for the period by the end of `as_of`, truncated to the cent."""
     _require_non_negative(scheduled_interest, "scheduled_interest")
     days_in_period = (period_end - period_start).days
-    if days_in_period <= 0:
-        raise ValidationFailed("period_end", "after-start", "period_end must be after period_start")
+    if days_in_period < 0:
+        raise ValidationFailed(
+            "period_end", "not-before-start", "period_end is before period_start"
+        )
+    if days_in_period == 0:  # a period cut on its first day (a prepayment on a due date)
+        return scheduled_interest if as_of >= period_end else ZERO
     days_elapsed = min(max((as_of - period_start).days, 0), days_in_period)
     if days_elapsed == days_in_period:
         return scheduled_interest

@@ -134,8 +134,9 @@ def relay_pending(
             error = f"unexpected {type(exc).__name__}: {exc}"
             with unit_of_work(sessions) as session:
                 message = _mine(session, message_id, attempts)
-                if message is None:
-                    raise
+                if message is None:  # another relay holds it now: its outcome is theirs
+                    result.lost += 1
+                    continue
                 _retry_or_fail(message, error, now, config, result, final=False)
     return result
 

@@ -149,7 +149,7 @@ def _distributed(
             return close.close_status(session, day) or deferred
     procs = [_spawn_worker() for _ in range(workers)]
     try:
-        return _follow(sessions, day, quiet)
+        return _follow(sessions, day, quiet, after_job_id=int(deferred["after_job_id"]))
     finally:
         for proc in procs:
             proc.terminate()
@@ -162,7 +162,7 @@ def _spawn_worker() -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, env=os.environ.copy())
 
 
-def _follow(sessions: Any, day: date, quiet: bool) -> dict[str, Any]:
+def _follow(sessions: Any, day: date, quiet: bool, *, after_job_id: int) -> dict[str, Any]:
     from mobilend.db.session import unit_of_work
     from mobilend.servicing import close, tasks
 
@@ -172,7 +172,7 @@ def _follow(sessions: Any, day: date, quiet: bool) -> dict[str, Any]:
         while True:
             with unit_of_work(sessions) as session:
                 status = close.close_status(session, day) or {}
-                failed = tasks.failed_jobs(session, day)
+                failed = tasks.failed_jobs(session, day, after_job_id=after_job_id)
             bar.update(
                 task,
                 total=status.get("tasks_total"),

@@ -84,25 +84,31 @@ def plan(
         raise ValidationFailed(
             "business_date", "not-future", f"{business_date} has not come yet (today is {today})"
         )
+    if is_postgres(session):  # one planner at a time: two new dates, or one twice, never race
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('mobilend.close.plan'))"))
     existing = session.get(CloseRun, business_date, with_for_update=True)
     if existing is not None:
         return existing, False
     running = session.scalar(select(CloseRun.business_date).where(CloseRun.status == "running"))
     if running is not None:
         raise Conflict(
-            f"the close of {running} is still running; finish it first", field="business_date"
+            f"the close of {running} is still running; finish it first",
+            field="business_date",
+            rule="running",
         )
     last = last_closed(session)
     if last is not None and business_date < last:
         raise Conflict(
             f"{business_date} is before the last closed date {last}; a closed date is final",
             field="business_date",
+            rule="closed-final",
         )
     if last is not None and business_date > last + timedelta(days=1):
         raise Conflict(
             f"the close of {last + timedelta(days=1)} must run before {business_date} "
             "(rule no-skip: business dates are closed one after another)",
             field="business_date",
+            rule="no-skip",
         )
     parts = _partitions(session, partition_size)
     run = CloseRun(
@@ -202,13 +208,6 @@ def run_loans_part(
     set_based = method == "sql" or (method == "auto" and is_postgres(session))
     if set_based:
         session.execute(text("SET LOCAL jit = off"))  # short statements: compiling costs more
-        session.execute(
-            text(
-                "SELECT id FROM loans WHERE id >= :lo AND id < :hi AND status = 'active' "
-                "ORDER BY id FOR UPDATE"
-            ),
-            {"lo": task.lo, "hi": task.hi},
-        )
         close_sql.accrue_range(session, business_date=business_date, lo=task.lo, hi=task.hi)
         _catch_up(session, business_date, task.lo, task.hi, before=business_date - timedelta(1))
         rows = close_sql.refresh_range(
@@ -225,7 +224,8 @@ def run_loans_part(
         rows = status.refresh_delinquency(
             session, business_date=business_date, lo=task.lo, hi=task.hi
         )
-    _plan_reminders(session, business_date, now, task.lo, task.hi)
+    # the close of D runs after D is over: reminders are for the borrowers' next day, D + 1
+    _plan_reminders(session, business_date + timedelta(days=1), now, task.lo, task.hi)
     _done(session, task, rows, worker, now)
     _failpoint(LOANS, part)
     return rows
@@ -319,7 +319,25 @@ def run_book_step(
     if step not in BOOK_STEPS:
         raise ValidationFailed("step", "one-of", f"step must be one of {list(BOOK_STEPS)}")
     if loans_pending(session, business_date):
-        raise Conflict(f"loan partitions of {business_date} are still pending", field="step")
+        raise Conflict(
+            f"loan partitions of {business_date} are still pending",
+            field="step",
+            rule="partitions-pending",
+        )
+    earlier = BOOK_STEPS[: BOOK_STEPS.index(step)]
+    undone = session.scalars(
+        select(CloseTask.step).where(
+            CloseTask.business_date == business_date,
+            CloseTask.step.in_(earlier),
+            CloseTask.status != "done",
+        )
+    ).all()
+    if undone:
+        raise Conflict(
+            f"step {step} of {business_date} waits for {sorted(undone)}",
+            field="step",
+            rule="steps-in-order",
+        )
     task = _claim(session, business_date, step, 0)
     if task is None:
         return None

@@ -38,7 +38,14 @@ from mobilend.servicing.provisioning import ProvisionMethod
 CLASSES = [c.value for c in LoanClass]  # normal ... loss, by rank
 
 ACCRUAL = [
-    "DROP TABLE IF EXISTS cl_loans, cl_inst, cl_sums",
+    "DROP TABLE IF EXISTS cl_locked, cl_loans, cl_inst, cl_sums",
+    # lock the range's active loans in id order (the lock order of every loan change): a
+    # repayment waits for this partition; only these loans are accrued
+    """
+    CREATE TEMP TABLE cl_locked ON COMMIT DROP AS
+    SELECT id FROM loans WHERE id >= :lo AND id < :hi AND status = 'active' ORDER BY id
+       FOR UPDATE
+    """,
     # the loans one day behind, and the settings their terms froze at booking
     """
     CREATE TEMP TABLE cl_loans ON COMMIT DROP AS
@@ -54,7 +61,7 @@ ACCRUAL = [
                        THEN 366 ELSE 365 END
            END AS denom,
            l.penalty_carry::numeric * 1e20 AS carry_units
-      FROM loans l
+      FROM cl_locked k JOIN loans l ON l.id = k.id
       -- the terms JSON parsed once per loan (each -> would parse it again)
       CROSS JOIN LATERAL json_to_record(l.terms) AS t(day_count text, servicing json)
       CROSS JOIN LATERAL json_to_record(t.servicing)
@@ -160,6 +167,9 @@ ACCRUAL = [
 ]
 
 
+CL_LOANS = next(st for st in ACCRUAL if "CREATE TEMP TABLE cl_loans" in st)
+
+
 def accrue_range(session: Session, *, business_date: date, lo: int, hi: int) -> int:
     """Accrue day D for the active loans in [lo, hi) accrued through D - 1. Returns loans."""
     params = {
@@ -170,9 +180,9 @@ def accrue_range(session: Session, *, business_date: date, lo: int, hi: int) -> 
     }
     connection = session.connection()
     count = 0
-    for position, statement in enumerate(ACCRUAL):
+    for statement in ACCRUAL:
         result = connection.execute(text(statement), params)
-        if position == 1:  # cl_loans: the loans accrued
+        if statement is CL_LOANS:
             count = result.rowcount
     return count
 

@@ -106,7 +106,8 @@ def _collateral_values(session: Session, loan_ids: list[int]) -> dict[int, Decim
     return {loan_id: min(lending, current) for loan_id, lending, current in rows}
 
 
-def _dues(installments: Iterable[Installment]) -> list[InstallmentDue]:
+def dues_of(installments: Iterable[Installment]) -> list[InstallmentDue]:
+    """The pure module's view of installments (charged so far, paid so far)."""
     return [
         InstallmentDue(
             number=i.number,
@@ -133,7 +134,7 @@ def _refresh_one(
     collateral_value: Decimal | None,
 ) -> None:
     live = [i for i in loan.installments if not i.cancelled]
-    arrears = delinquency(_dues(live), business_date)
+    arrears = delinquency(dues_of(live), business_date)
     scheme = policy.buckets()
     bucket = scheme.bucket_for(arrears.days_past_due).name
     floor = LoanClass(row.class_floor) if row.class_floor else None

@@ -25,17 +25,18 @@ import procrastinate
 from procrastinate import PsycopgConnector, SyncPsycopgConnector
 from procrastinate.manager import JobManager
 from procrastinate.tasks import configure_task
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mobilend.db.session import engine_for, normalize_url, session_factory, unit_of_work
 from mobilend.servicing import close
-from mobilend.servicing.models import CloseTask
+from mobilend.servicing.models import CloseRun, CloseTask
 from mobilend.settings import get_settings
 
 QUEUE = "close"
 NOTIFY_QUEUE = "notify"
+SCHEDULE = "schedule:"  # requested_by of scheduled closes: schedule:<the lender's date>
 PARTITION_TASK = "mobilend.close.partition"
 BOOK_TASK = "mobilend.close.book"
 app = procrastinate.App(connector=PsycopgConnector(), import_paths=["mobilend.servicing.tasks"])
@@ -100,20 +101,54 @@ def close_partition(business_date: str, part: int) -> None:
 
 @app.task(name=BOOK_TASK, queue=QUEUE)
 def close_book(business_date: str) -> None:
+    """The book-wide steps in order, by one job at a time per date (a second job deferred on a
+    resume returns at once while the first runs; if the first died, its lock died with it)."""
     day = date.fromisoformat(business_date)
     settings = get_settings()
     factory = sessions()
-    for step in close.BOOK_STEPS:
-        with unit_of_work(factory) as session:
-            close.run_book_step(
-                session,
-                factory,
-                business_date=day,
-                step=step,
-                now=_now(),
-                worker=close.worker_name(),
-                data_dir=settings.data_dir,
-            )
+    key = f"mobilend.close.book.{business_date}"
+    with factory.kw["bind"].connect() as holder:
+        if not holder.scalar(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key}):
+            return
+        try:
+            for step in close.BOOK_STEPS:
+                with unit_of_work(factory) as session:
+                    close.run_book_step(
+                        session,
+                        factory,
+                        business_date=day,
+                        step=step,
+                        now=_now(),
+                        worker=close.worker_name(),
+                        data_dir=settings.data_dir,
+                    )
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+            holder.commit()
+    _chain_scheduled(day)
+
+
+def _chain_scheduled(day: date) -> None:
+    """After a scheduled close, the next date too if it is already over (catching up a backlog
+    one date after another, as the SQLite schedule does)."""
+    settings = get_settings()
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    with unit_of_work(sessions()) as session:
+        run = session.get(CloseRun, day)
+        following = day + timedelta(days=1)
+        if run is None or run.status != "done" or not run.requested_by.startswith(SCHEDULE):
+            return
+        tick = date.fromisoformat(run.requested_by.removeprefix(SCHEDULE))  # the night it ran for
+        if following >= min(tick, today):
+            return
+        defer_close(
+            session,
+            business_date=following,
+            today=today,
+            now=_now(),
+            requested_by=run.requested_by,
+            partition_size=settings.close_partition_size,
+        )
 
 
 def defer_pending(session: Session, business_date: date) -> int:
@@ -146,6 +181,7 @@ def defer_close(
     partition_size: int,
 ) -> dict[str, Any]:
     """Plan the close (or find it) and defer its jobs, in the caller's transaction."""
+    first_job = int(session.scalar(text("SELECT coalesce(max(id), 0) FROM procrastinate_jobs")))
     run, _ = close.plan(
         session,
         business_date=business_date,
@@ -156,7 +192,12 @@ def defer_close(
         partition_size=partition_size,
     )
     jobs = defer_pending(session, business_date) if run.status != "done" else 0
-    return {"business_date": business_date.isoformat(), "status": run.status, "jobs": jobs}
+    return {
+        "business_date": business_date.isoformat(),
+        "status": run.status,
+        "jobs": jobs,
+        "after_job_id": first_job,  # this deferral's jobs have higher ids
+    }
 
 
 @app.periodic(cron=_CLOSE_CRON)
@@ -175,7 +216,7 @@ def scheduled_close(timestamp: int) -> None:
             business_date=day,
             today=today,
             now=_now(),
-            requested_by="schedule",
+            requested_by=f"{SCHEDULE}{today.isoformat()}",  # the chain closes up to its eve
             partition_size=settings.close_partition_size,
         )
 
@@ -212,17 +253,17 @@ def run_worker(
         )
 
 
-def failed_jobs(session: Session, business_date: date) -> int:
-    """The close's jobs that failed (their errors are in the workers' logs)."""
-    from sqlalchemy import text
-
+def failed_jobs(session: Session, business_date: date, *, after_job_id: int = 0) -> int:
+    """The close's jobs that failed (their errors are in the workers' logs); only those
+    deferred after `after_job_id`, so a resume is not judged by an earlier attempt's failure."""
     return int(
         session.scalar(
             text(
                 "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
-                "AND task_name LIKE 'mobilend.close.%' AND args->>'business_date' = :d"
+                "AND task_name LIKE 'mobilend.close.%' AND args->>'business_date' = :d "
+                "AND id > :after"
             ),
-            {"d": business_date.isoformat()},
+            {"d": business_date.isoformat(), "after": after_job_id},
         )
         or 0
     )
