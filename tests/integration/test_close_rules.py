@@ -102,3 +102,49 @@ def test_prepayment_on_a_due_date_then_closes_agree(
         db(lambda s: check_loan_consistent(s, loan_id))
         states.append(db(state))
     assert states[0] == states[1]
+
+
+def test_write_off_rechecked_under_the_loan_lock(isolated_db_url: str, tmp_path: Path) -> None:
+    """The close of D runs after midnight: a borrower who pays the arrears on D + 1, between
+    the loan step and collections, is not written off on the loan step's stale DPD."""
+    db = Db(isolated_db_url)
+    code = f"W{uuid.uuid4().hex[:8]}"
+    policy = {"write_off_after_dpd": 30}
+    config = ProductConfig.model_validate({"annual_rate_pct": "12", "servicing_policy": policy})
+    db(lambda s: loans.create_product(s, ProductIn(code=code, name="w", config=config)))
+    ids = []
+    for _ in range(2):
+        body = LoanIn(
+            product_code=code, principal=Decimal("3000"), periods=3, start_date=date(2023, 9, 1)
+        )
+        loan_id = db(lambda s: loans.create_loan(s, body)).id
+        db(lambda s: loans.disburse(s, loan_id=loan_id, value_date=date(2023, 9, 1)))
+        ids.append(loan_id)
+    day = date(2023, 11, 15)  # 45 days past the first due date, 2023-10-01
+    db(
+        lambda s: close.plan(
+            s,
+            business_date=day,
+            today=day,
+            now=NOW,
+            requested_by="t",
+            engine=close.IN_PROCESS,
+            partition_size=100,
+        )
+    )
+    db(lambda s: close.run_loans_part(s, business_date=day, part=0, now=NOW, worker="w"))
+    # the next morning the first borrower pays everything owed so far
+    nxt = day + timedelta(days=1)
+    db(
+        lambda s: loans.repay(
+            s, loan_id=ids[0], amount=Decimal("2500"), value_date=nxt, business_date=nxt
+        )
+    )
+    for name in close.BOOK_STEPS:
+        db(
+            lambda s, n=name: close.run_book_step(
+                s, db.factory, business_date=day, step=n, now=NOW, worker="w", data_dir=tmp_path
+            )
+        )
+    statuses = db(lambda s: [loans.get_loan(s, i).status for i in ids])
+    assert statuses == ["active", "written_off"]
