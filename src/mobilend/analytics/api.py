@@ -137,7 +137,7 @@ def summary(
     par_days: Annotated[
         list[int] | None, Query(description="PAR thresholds in days, repeatable (1, 30, 60, 90)")
     ] = None,
-    _: Principal = require("loans:read"),
+    _: Principal = require("portfolio:read"),
 ) -> dict[str, Any]:
     """PAR(n), NPL ratio, loans and amounts by bucket and by five-tier class, provisions."""
     scope = service.Scope(product_code, currency)
@@ -160,7 +160,7 @@ def roll_rates(
     ] = None,
     product_code: ProductCode = None,
     currency: Currency = None,
-    _: Principal = require("loans:read"),
+    _: Principal = require("portfolio:read"),
 ) -> dict[str, Any]:
     """Bucket-to-bucket roll rates between two month-end snapshots, by balance and count."""
     scope = service.Scope(product_code, currency)
@@ -179,7 +179,7 @@ def vintages(
     cumulative: bool = False,
     product_code: ProductCode = None,
     currency: Currency = None,
-    _: Principal = require("loans:read"),
+    _: Principal = require("portfolio:read"),
 ) -> dict[str, Any]:
     """Each disbursement month's share threshold_days+ past due by month on book."""
     scope = service.Scope(product_code, currency)
@@ -202,7 +202,7 @@ def collection_rate(
     as_of: AsOf = None,
     product_code: ProductCode = None,
     currency: Currency = None,
-    _: Principal = require("loans:read"),
+    _: Principal = require("portfolio:read"),
 ) -> dict[str, Any]:
     """Amount due in the period and the amount collected against it by as_of."""
     scope = service.Scope(product_code, currency)

@@ -41,6 +41,7 @@ PERMISSIONS = (
     "contracts:write",
     "collections:read",  # queues, cases, contacts (masked), actions, promises
     "collections:write",  # work cases: assign, act, promise, offer restructuring, escalate
+    "portfolio:read",  # portfolio figures: PAR, NPL, roll rates, vintages, collection rate
     "close:read",  # daily close runs and their progress
     "close:run",  # start or resume the daily close
     # Device routes: the caller is a phone proving itself with a one-time token (enroll) or its
@@ -65,6 +66,7 @@ ROLES: dict[str, frozenset[str]] = {
             "contracts:read",
             "collections:read",
             "close:read",
+            "portfolio:read",
         }
     ),
     # A collections agent works cases; accepting a restructuring changes the loan (loans:write).
