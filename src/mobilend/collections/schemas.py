@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-Pos = Annotated[Decimal, Field(gt=0)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _no_float(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError("money must be a decimal string, not a JSON float")
-    return value
+from mobilend.loans.schemas import Pos, no_float
+from mobilend.loans.schemas import Strict as _Strict
 
 
 class AgentIn(_Strict):
@@ -73,14 +63,14 @@ class PromiseIn(_Strict):
     due_date: date
     agent_id: int | None = None
 
-    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: no_float(v)))
 
 
 class RestructureOfferIn(_Strict):
     extension_months: int = Field(default=0, ge=0, le=600)
     new_installment: Pos | None = None
 
-    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: no_float(v)))
 
 
 class EscalateIn(_Strict):

@@ -7,17 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mobilend.loans.schemas import Dec
+from mobilend.loans.schemas import Dec, no_float
 
 MAX_IMAGE_BASE64 = 14_000_000  # about 10 MB of image (origination.ocr.MAX_IMAGE_BYTES)
 Pos = Annotated[Dec, Field(gt=0)]
 NonNeg = Annotated[Dec, Field(ge=0)]
-
-
-def _no_float(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError("money must be a decimal string, not a JSON float")
-    return value
 
 
 class ApplicationIn(BaseModel):
@@ -46,7 +40,7 @@ class ApplicationIn(BaseModel):
 
     _floats = field_validator(
         "amount", "income_monthly", "employment_years", "collateral_value", mode="before"
-    )(classmethod(lambda cls, v: _no_float(v)))
+    )(classmethod(lambda cls, v: no_float(v)))
 
 
 class ReviewIn(BaseModel):

@@ -29,7 +29,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _no_float(value: object) -> object:
+def no_float(value: object) -> object:
+    """A before-validator: JSON floats are refused wherever money or rates are read."""
     if isinstance(value, float):
         raise ValueError("money and rates must be decimal strings, not JSON floats")
     return value
@@ -68,7 +69,7 @@ class ProductConfig(Strict):
     prepayment_mode: Literal["reduce_term", "reduce_installment"] = "reduce_installment"
     servicing_policy: ServicingPolicy = ServicingPolicy()  # read at each close, not frozen
 
-    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: no_float(v)))
 
     @field_validator("frequency")
     @classmethod
@@ -125,7 +126,7 @@ class QuoteIn(Strict):
     annual_rate_pct: NonNeg | None = None
     first_due_date: date | None = None
 
-    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: no_float(v)))
 
 
 class LoanIn(QuoteIn):
@@ -162,7 +163,7 @@ class AmountIn(Strict):
     value_date: date | None = None  # defaults to the business date
     reference: str = Field(default="", max_length=64)
 
-    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: no_float(v)))
 
 
 class DisburseIn(Strict):
@@ -175,7 +176,7 @@ class PrepayIn(Strict):
     value_date: date | None = None
     reference: str = Field(default="", max_length=64)
 
-    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: no_float(v)))
 
 
 class RefundIn(Strict):
@@ -183,7 +184,7 @@ class RefundIn(Strict):
     value_date: date | None = None
     reference: str = Field(default="", max_length=64)
 
-    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: _no_float(v)))
+    _floats = field_validator("*", mode="before")(classmethod(lambda cls, v: no_float(v)))
 
 
 class DateIn(Strict):
