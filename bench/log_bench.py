@@ -43,7 +43,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,10 +50,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import common
 import psutil
-import psycopg
 from common import fmt_int, machine_lines, percentile, table, write_section
-from psycopg import sql
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -222,20 +220,10 @@ def scratch_sqlite() -> Iterator[str]:
             workdir.rmdir()
 
 
-@contextlib.contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    name = f"mobilend_logbench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    print(f"[postgres] scratch database {name}", flush=True)
-    try:
-        yield f"{admin_url.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        print(f"[postgres] dropped {name}", flush=True)
+def scratch_postgres(admin_url: str) -> contextlib.AbstractContextManager[str]:
+    return common.scratch_postgres(
+        admin_url, prefix="mobilend_logbench", log=lambda m: print(f"[postgres] {m}", flush=True)
+    )
 
 
 # ---------------------------------------------------------------- statements and plans

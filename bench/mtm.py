@@ -37,16 +37,16 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import common
 import psutil
 import psycopg
 from common import fmt_int, machine_lines, table, write_section
-from psycopg import sql
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -149,23 +149,10 @@ def log(message: str, t0: float | None = None) -> None:
 # ---------------------------------------------------------------- scratch database
 
 
-@contextlib.contextmanager
-def scratch_postgres(admin_url: str, *, keep: bool = False) -> Iterator[str]:
-    name = f"mobilend_bench_mtm_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        base, _, _ = admin_url.rpartition("/")
-        yield f"{base}/{name}"
-    finally:
-        if keep:
-            log(f"kept scratch database {name} (--keep): drop it by hand")
-        else:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-            log(f"dropped scratch database {name}")
+def scratch_postgres(
+    admin_url: str, *, keep: bool = False
+) -> contextlib.AbstractContextManager[str]:
+    return common.scratch_postgres(admin_url, prefix="mobilend_bench_mtm", keep=keep, log=log)
 
 
 def maintenance(url: str, *statements: str) -> None:
