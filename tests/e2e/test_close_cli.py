@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mobilend.db.migrate import upgrade
@@ -45,7 +46,7 @@ def test_close_cli_kill_9_and_resume_on_sqlite(tmp_path: Path) -> None:
         reference.factory,
         business_date=START,
         today=END,
-        clock=lambda: __import__("datetime").datetime.now(__import__("datetime").UTC),
+        clock=lambda: datetime.now(UTC),
         requested_by="test",
         data_dir=tmp_path,
         partition_size=4,

@@ -89,7 +89,7 @@ def _date(text: str | None, today: date) -> date:
     return today - timedelta(days=1) if last is None else last + timedelta(days=1)
 
 
-def _bar() -> Progress:
+def _bar(quiet: bool) -> Progress:
     return Progress(
         TextColumn("[bold]close {task.fields[day]}"),
         BarColumn(),
@@ -97,6 +97,7 @@ def _bar() -> Progress:
         TextColumn("tasks · {task.fields[loans]} loans"),
         TimeElapsedColumn(),
         console=console,
+        disable=quiet,  # --json: no bar, only the result
     )
 
 
@@ -105,8 +106,7 @@ def _in_process(
 ) -> dict[str, Any]:
     from mobilend.servicing import close
 
-    bar: Any
-    with _bar() if not quiet else _NoBar() as bar:
+    with _bar(quiet) as bar:
         task = bar.add_task("close", total=None, day=day, loans=0)
 
         def progress(status: dict[str, Any]) -> None:
@@ -166,8 +166,7 @@ def _follow(sessions: Any, day: date, quiet: bool, *, after_job_id: int) -> dict
     from mobilend.db.session import unit_of_work
     from mobilend.servicing import close, tasks
 
-    bar: Any
-    with _bar() if not quiet else _NoBar() as bar:
+    with _bar(quiet) as bar:
         task = bar.add_task("close", total=None, day=day, loans=0)
         while True:
             with unit_of_work(sessions) as session:
@@ -184,20 +183,6 @@ def _follow(sessions: Any, day: date, quiet: bool, *, after_job_id: int) -> dict
             if failed:
                 return status | {"failed_jobs": failed}
             time.sleep(0.5)
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-    def add_task(self, *_: object, **__: object) -> int:
-        return 0
-
-    def update(self, *_: object, **__: object) -> None:
-        return None
 
 
 def _summary(result: dict[str, Any]) -> str:
